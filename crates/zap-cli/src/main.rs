@@ -1,0 +1,2 @@
+//! The `zap` command.
+fn main() {}

@@ -1,0 +1,3 @@
+//! The ZAP message format.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
