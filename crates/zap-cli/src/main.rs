@@ -1,2 +1,56 @@
-//! The `zap` command.
-fn main() {}
+//! `zap`: the command that demonstrates and exercises ZAP for Rust.
+//!
+//! Exit codes: 0 on success, 1 on a failure that is explained on standard error,
+//! 2 on bad usage (clap's own code).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+// A command-line program talks to people on standard output and standard error.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod demo;
+mod inspect;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// ZAP for Rust: demo, inspect and exercise the ZAP stack.
+#[derive(Debug, Parser)]
+#[command(name = "zap", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// One variant per subcommand; each lives in its own module.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole stack in-process on loopback and show each part working.
+    Demo(demo::Args),
+    /// Decode hex ZAP messages or node frames and report what they hold.
+    Inspect(inspect::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
+        Command::Inspect(args) => inspect::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The runtime for subcommands that do network work.
+fn runtime() -> Result<tokio::runtime::Runtime, output::CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| output::CliError::new(format!("cannot start the async runtime: {e}")))
+}
