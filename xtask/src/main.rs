@@ -130,9 +130,13 @@ fn ci() -> Result {
     tests()?;
     run(
         "rustdoc",
-        cargo()
-            .env("RUSTDOCFLAGS", "-D warnings")
-            .args(["doc", "--workspace", "--no-deps", "--all-features", "--locked"]),
+        cargo().env("RUSTDOCFLAGS", "-D warnings").args([
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--all-features",
+            "--locked",
+        ]),
     )?;
     examples()?;
     deny()?;
@@ -399,7 +403,15 @@ fn demo(args: &[String]) -> Result {
     run(
         "zap demo",
         cargo()
-            .args(["run", "--release", "--locked", "-p", "zap-cli", "--", "demo"])
+            .args([
+                "run",
+                "--release",
+                "--locked",
+                "-p",
+                "zap-cli",
+                "--",
+                "demo",
+            ])
             .args(args),
     )
 }

@@ -50,7 +50,14 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
         println!("{}", out.trim_end());
     };
     line(&mut header.iter().copied());
-    line(&mut widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str));
+    line(
+        &mut widths
+            .iter()
+            .map(|w| "─".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str),
+    );
     for row in rows {
         line(&mut row.iter().map(String::as_str));
     }
