@@ -242,6 +242,9 @@ impl Builder {
         if let Some(why) = self.overflow {
             return Err(Error::TooLarge(why));
         }
+        if self.buf.len() > u32::MAX as usize {
+            return Err(Error::TooLarge("the message would exceed 4 GiB"));
+        }
         let header = Header {
             version: self.version,
             flags,
@@ -507,17 +510,14 @@ pub struct ListBuilder<'b> {
 }
 
 impl ListBuilder<'_> {
+    // The hot path of list building: no per-element checks beyond the vector's own.
+    // Counts saturate and sizes are checked once, in `finish` and `Builder::finish`.
+    #[inline]
     fn append(&mut self, bytes: &[u8], elements: usize) {
-        let Some(count) = u32::try_from(elements)
-            .ok()
-            .and_then(|n| self.count.checked_add(n))
-        else {
-            self.b.overflow = Some("a list has more than 4 G elements");
-            return;
-        };
-        if self.b.append_unaligned(bytes).is_some() {
-            self.count = count;
-        }
+        self.b.buf.extend_from_slice(bytes);
+        self.count = self
+            .count
+            .saturating_add(u32::try_from(elements).unwrap_or(u32::MAX));
     }
 
     /// Appends any scalar element.
@@ -558,9 +558,7 @@ impl ListBuilder<'_> {
     pub fn push_object_ptr(&mut self, obj: ObjectRef) {
         let slot = self.b.buf.len();
         self.append(&[0; OBJECT_SLOT], 1);
-        if self.b.buf.len() == slot + OBJECT_SLOT {
-            self.b.patch_pointer(slot, obj.0 as usize);
-        }
+        self.b.patch_pointer(slot, obj.0 as usize);
     }
 
     /// Elements pushed so far.
@@ -575,6 +573,9 @@ impl ListBuilder<'_> {
 
     /// Completes the list and returns where it is and how long.
     pub fn finish(self) -> ListRef {
+        if self.count == u32::MAX {
+            self.b.overflow = Some("a list has 4 G elements or more");
+        }
         ListRef {
             offset: self.start as u32,
             len: self.count,
