@@ -14,6 +14,10 @@ use std::time::Instant;
 const CARGO_DENY_VERSION: &str = "0.20.2";
 /// cargo-fuzz release we install when it is missing; bump deliberately.
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
+/// cargo-hack release we install when it is missing; bump deliberately.
+const CARGO_HACK_VERSION: &str = "0.6.46";
+/// cargo-semver-checks release we install when it is missing; bump deliberately.
+const CARGO_SEMVER_CHECKS_VERSION: &str = "0.51.0";
 /// Seconds each fuzz target runs by default.
 const DEFAULT_FUZZ_SECONDS: u64 = 30;
 
@@ -21,12 +25,16 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [options]
 
 tasks:
-  ci                      fmt, clippy, tests (nextest), doctests, rustdoc, cargo-deny,
-                          examples and the publish-readiness check
+  ci                      fmt, clippy, tests (nextest), doctests, rustdoc, examples,
+                          cargo-deny, the feature powerset and the publish-readiness check
   fuzz [--seconds N] [T]  run every fuzz target (or just T) for N seconds each (default 30)
   demo [ARGS]             cargo run --release -p zap-cli -- demo ARGS
   bench [ARGS]            run the criterion benches and the zap-bench harness
-  publish-check           metadata and `cargo package` for every publishable crate
+  publish-check           metadata and `cargo package` for every publishable crate, in
+                          dependency order, without publishing
+  features                cargo-hack: every crate checks with every feature combination
+  semver                  cargo-semver-checks against the last release on crates.io
+                          (meaningful once the crates are published)
 ";
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -44,6 +52,8 @@ fn main() -> ExitCode {
         "demo" => demo(rest),
         "bench" => bench(rest),
         "publish-check" => publish_check(),
+        "features" => features(),
+        "semver" => semver(),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())
@@ -140,6 +150,7 @@ fn ci() -> Result {
     )?;
     examples()?;
     deny()?;
+    features()?;
     publish_check()?;
     println!(
         "\nci: every step passed in {:.0}s",
@@ -213,18 +224,7 @@ fn examples() -> Result {
 }
 
 fn deny() -> Result {
-    if !tool_reports("cargo", &["deny", "--version"], CARGO_DENY_VERSION) {
-        run(
-            "install cargo-deny",
-            cargo().args([
-                "install",
-                "cargo-deny",
-                "--version",
-                CARGO_DENY_VERSION,
-                "--locked",
-            ]),
-        )?;
-    }
+    ensure_tool("deny", "cargo-deny", CARGO_DENY_VERSION)?;
     // Advisories need the advisory database from the network, which our machines lack:
     // deny.toml says so, and we check everything that works offline.
     run(
@@ -238,6 +238,61 @@ fn deny() -> Result {
             "licenses",
             "sources",
         ]),
+    )
+}
+
+/// Installs a cargo subcommand at a pinned version unless that version is present.
+fn ensure_tool(subcommand: &str, krate: &str, version: &str) -> Result {
+    if tool_reports("cargo", &[subcommand, "--version"], version) {
+        return Ok(());
+    }
+    run(
+        &format!("install {krate} {version}"),
+        cargo().args(["install", krate, "--version", version, "--locked"]),
+    )
+}
+
+/// Every crate with features must build with each combination of them: a user picks
+/// crates and features à la carte.
+fn features() -> Result {
+    ensure_tool("hack", "cargo-hack", CARGO_HACK_VERSION)?;
+    let meta = metadata()?;
+    for pkg in meta["packages"].as_array().into_iter().flatten() {
+        let name = pkg["name"].as_str().unwrap_or_default();
+        let has_features = pkg["features"]
+            .as_object()
+            .is_some_and(|f| f.keys().any(|k| k != "default"));
+        if !has_features {
+            continue;
+        }
+        run(
+            &format!("feature powerset of {name}"),
+            cargo().args([
+                "hack",
+                "check",
+                "--locked",
+                "--feature-powerset",
+                "--depth",
+                "3",
+                "-p",
+                name,
+            ]),
+        )?;
+    }
+    Ok(())
+}
+
+/// API compatibility against the last published release. Wired for use after the
+/// first release: before it there is no baseline on crates.io to compare with.
+fn semver() -> Result {
+    ensure_tool(
+        "semver-checks",
+        "cargo-semver-checks",
+        CARGO_SEMVER_CHECKS_VERSION,
+    )?;
+    run(
+        "cargo-semver-checks",
+        cargo().args(["semver-checks", "check-release", "--workspace"]),
     )
 }
 
@@ -317,14 +372,45 @@ fn publish_check() -> Result {
             problems.join("\n  ")
         ));
     }
-    println!("publishable crates: {}", publishable.join(", "));
+    let order = dependency_order(&packages, &publishable)?;
+    println!(
+        "publishable crates, in dependency order: {}",
+        order.join(" → ")
+    );
     let mut cmd = cargo();
     // `--allow-dirty` so the check also runs on a working tree; CI works on a clean clone.
     cmd.args(["package", "--locked", "--allow-dirty", "--no-verify"]);
-    for name in &publishable {
+    for name in &order {
         cmd.args(["-p", name]);
     }
     run("cargo package (every publishable crate)", &mut cmd)
+}
+
+/// Orders crates so each comes after the workspace crates it depends on (the order
+/// `cargo publish` must follow); a cycle is an error.
+fn dependency_order(packages: &[serde_json::Value], names: &[String]) -> Result<Vec<String>> {
+    let deps_of = |name: &str| -> Vec<String> {
+        packages
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["dependencies"].as_array())
+            .into_iter()
+            .flatten()
+            .filter(|d| d["kind"] != "dev")
+            .filter_map(|d| d["name"].as_str())
+            .filter(|d| names.iter().any(|n| n == d))
+            .map(str::to_string)
+            .collect()
+    };
+    let mut order: Vec<String> = Vec::new();
+    while order.len() < names.len() {
+        let ready = names
+            .iter()
+            .find(|n| !order.contains(n) && deps_of(n).iter().all(|d| order.contains(d)))
+            .ok_or("workspace crates depend on each other in a cycle")?;
+        order.push(ready.clone());
+    }
+    Ok(order)
 }
 
 fn fuzz(args: &[String]) -> Result {
@@ -342,18 +428,7 @@ fn fuzz(args: &[String]) -> Result {
             target => only.push(target.to_string()),
         }
     }
-    if !tool_reports("cargo", &["fuzz", "--version"], CARGO_FUZZ_VERSION) {
-        run(
-            "install cargo-fuzz",
-            cargo().args([
-                "install",
-                "cargo-fuzz",
-                "--version",
-                CARGO_FUZZ_VERSION,
-                "--locked",
-            ]),
-        )?;
-    }
+    ensure_tool("fuzz", "cargo-fuzz", CARGO_FUZZ_VERSION)?;
     let fuzz_dir = root().join("fuzz");
     let listing = Command::new("cargo")
         .env("RUSTUP_TOOLCHAIN", "nightly")
