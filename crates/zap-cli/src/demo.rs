@@ -42,11 +42,18 @@ struct Step {
 
 /// The tour, in order. Each crate adds its step here.
 fn steps() -> Vec<Step> {
-    vec![Step {
-        name: "wire",
-        what: "build a ZAP message, frame it, decode it back",
-        run: || Box::pin(crate::inspect::demo_step()),
-    }]
+    vec![
+        Step {
+            name: "wire",
+            what: "build a ZAP message, frame it, decode it back",
+            run: || Box::pin(crate::inspect::demo_step()),
+        },
+        Step {
+            name: "discovery",
+            what: "announce two services over mDNS on loopback, find them, see one leave",
+            run: || Box::pin(crate::discovery::demo_step()),
+        },
+    ]
 }
 
 /// The outcome of one step, as printed and as serialized with `--json`.

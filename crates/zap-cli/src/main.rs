@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod demo;
+mod discovery;
 mod inspect;
 mod output;
 
@@ -30,6 +31,12 @@ enum Command {
     Demo(demo::Args),
     /// Decode hex ZAP messages or node frames and report what they hold.
     Inspect(inspect::Args),
+    /// Announce a node over mDNS until interrupted, then say goodbye (loopback by default).
+    Announce(discovery::AnnounceArgs),
+    /// List the nodes of a service type found over mDNS (loopback by default).
+    Browse(discovery::BrowseArgs),
+    /// Resolve a headless service (A/AAAA) or SRV name through DNS.
+    Resolve(discovery::ResolveArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +44,9 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
         Command::Inspect(args) => inspect::run(args),
+        Command::Announce(args) => runtime().and_then(|rt| rt.block_on(discovery::announce(args))),
+        Command::Browse(args) => runtime().and_then(|rt| rt.block_on(discovery::browse(args))),
+        Command::Resolve(args) => runtime().and_then(|rt| rt.block_on(discovery::resolve(args))),
     };
     match outcome {
         Ok(code) => code,
