@@ -53,6 +53,11 @@ fn steps() -> Vec<Step> {
             what: "announce two services over mDNS on loopback, find them, see one leave",
             run: || Box::pin(crate::discovery::demo_step()),
         },
+        Step {
+            name: "zwing",
+            what: "post-quantum Z-Wing handshake on loopback TCP, then an encrypted echo",
+            run: || Box::pin(crate::zwing::demo_step()),
+        },
     ]
 }
 

@@ -11,6 +11,7 @@ mod demo;
 mod discovery;
 mod inspect;
 mod output;
+mod zwing;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,10 @@ enum Command {
     Browse(discovery::BrowseArgs),
     /// Resolve a headless service (A/AAAA) or SRV name through DNS.
     Resolve(discovery::ResolveArgs),
+    /// Generate a Z-Wing identity: FILE (secret) and FILE.pub (public half).
+    Keygen(zwing::KeygenArgs),
+    /// Show a Z-Wing identity file's fingerprint (SHA-256 of its public form) and key sizes.
+    Keyinfo(zwing::KeyinfoArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +52,8 @@ fn main() -> ExitCode {
         Command::Announce(args) => runtime().and_then(|rt| rt.block_on(discovery::announce(args))),
         Command::Browse(args) => runtime().and_then(|rt| rt.block_on(discovery::browse(args))),
         Command::Resolve(args) => runtime().and_then(|rt| rt.block_on(discovery::resolve(args))),
+        Command::Keygen(args) => zwing::keygen(args),
+        Command::Keyinfo(args) => zwing::keyinfo(args),
     };
     match outcome {
         Ok(code) => code,
