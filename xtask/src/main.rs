@@ -212,10 +212,20 @@ fn examples() -> Result {
                 .flatten()
                 .filter_map(|f| f.as_str().map(str::to_string))
                 .collect();
+            // All features, like the test run, so the build is reused rather than redone
+            // with another feature set; `required-features` are listed for the record.
             let mut cmd = cargo();
-            cmd.args(["run", "--locked", "-p", &name, "--example", example]);
+            cmd.args([
+                "run",
+                "--locked",
+                "--all-features",
+                "-p",
+                &name,
+                "--example",
+                example,
+            ]);
             if !features.is_empty() {
-                cmd.args(["--features", &features.join(",")]);
+                println!("    ({name}/{example} requires: {})", features.join(", "));
             }
             run(&format!("example {name}/{example}"), &mut cmd)?;
         }

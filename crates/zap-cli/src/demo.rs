@@ -58,6 +58,11 @@ fn steps() -> Vec<Step> {
             what: "post-quantum Z-Wing handshake on loopback TCP, then an encrypted echo",
             run: || Box::pin(crate::zwing::demo_step()),
         },
+        Step {
+            name: "relay",
+            what: "two peers on one relay exchange a message each way",
+            run: || Box::pin(crate::relay::demo_step()),
+        },
     ]
 }
 

@@ -11,6 +11,7 @@ mod demo;
 mod discovery;
 mod inspect;
 mod output;
+mod relay;
 mod zwing;
 
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Command {
     Keygen(zwing::KeygenArgs),
     /// Show a Z-Wing identity file's fingerprint (SHA-256 of its public form) and key sizes.
     Keyinfo(zwing::KeyinfoArgs),
+    /// Run an openZro-compatible relay, issue its tokens, or act as a relay peer.
+    Relay(relay::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Resolve(args) => runtime().and_then(|rt| rt.block_on(discovery::resolve(args))),
         Command::Keygen(args) => zwing::keygen(args),
         Command::Keyinfo(args) => zwing::keyinfo(args),
+        Command::Relay(args) => runtime().and_then(|rt| rt.block_on(relay::run(args))),
     };
     match outcome {
         Ok(code) => code,
