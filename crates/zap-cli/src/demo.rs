@@ -63,6 +63,11 @@ fn steps() -> Vec<Step> {
             what: "two peers on one relay exchange a message each way",
             run: || Box::pin(crate::relay::demo_step()),
         },
+        Step {
+            name: "netrunner",
+            what: "a control server over Z-Wing with a simulated cluster: ping, add-node, health, stop",
+            run: || Box::pin(crate::netrunner::demo_step()),
+        },
     ]
 }
 

@@ -10,6 +10,7 @@
 mod demo;
 mod discovery;
 mod inspect;
+mod netrunner;
 mod output;
 mod relay;
 mod zwing;
@@ -45,9 +46,13 @@ enum Command {
     Keyinfo(zwing::KeyinfoArgs),
     /// Run an openZro-compatible relay, issue its tokens, or act as a relay peer.
     Relay(relay::Args),
+    /// The netrunner control plane over Z-Wing: a server over a simulated cluster, and a
+    /// client command per RPC.
+    Netrunner(netrunner::Args),
 }
 
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => zwing::keygen(args),
         Command::Keyinfo(args) => zwing::keyinfo(args),
         Command::Relay(args) => runtime().and_then(|rt| rt.block_on(relay::run(args))),
+        Command::Netrunner(args) => runtime().and_then(|rt| rt.block_on(netrunner::run(args))),
     };
     match outcome {
         Ok(code) => code,
@@ -66,6 +72,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Output piped into `head` and closed early makes `println!` panic on the broken pipe.
+/// A command-line tool should then just stop, as `cat` does: exit quietly. Any other
+/// panic is reported as an internal error, without a backtrace.
+fn quiet_broken_pipe() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        eprintln!(
+            "error: internal error: {msg} ({})",
+            info.location().map_or_else(String::new, |l| l.to_string())
+        );
+        eprintln!("this is a bug in zap; please report it");
+    }));
 }
 
 /// The runtime for subcommands that do network work.
