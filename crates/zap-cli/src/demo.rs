@@ -68,6 +68,11 @@ fn steps() -> Vec<Step> {
             what: "a control server over Z-Wing with a simulated cluster: ping, add-node, health, stop",
             run: || Box::pin(crate::netrunner::demo_step()),
         },
+        Step {
+            name: "http",
+            what: "an axum app served over ZAP-HTTP, found over mDNS (lo) and fetched via the discovery dialer",
+            run: || Box::pin(crate::http::demo_step()),
+        },
     ]
 }
 

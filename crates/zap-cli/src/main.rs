@@ -9,6 +9,7 @@
 
 mod demo;
 mod discovery;
+mod http;
 mod inspect;
 mod netrunner;
 mod output;
@@ -49,6 +50,8 @@ enum Command {
     /// The netrunner control plane over Z-Wing: a server over a simulated cluster, and a
     /// client command per RPC.
     Netrunner(netrunner::Args),
+    /// HTTP over ZAP: serve an app or a directory, or send GET/POST like curl.
+    Http(http::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Keyinfo(args) => zwing::keyinfo(args),
         Command::Relay(args) => runtime().and_then(|rt| rt.block_on(relay::run(args))),
         Command::Netrunner(args) => runtime().and_then(|rt| rt.block_on(netrunner::run(args))),
+        Command::Http(args) => runtime().and_then(|rt| rt.block_on(http::run(args))),
     };
     match outcome {
         Ok(code) => code,
