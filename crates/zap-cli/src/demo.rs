@@ -54,14 +54,19 @@ fn steps() -> Vec<Step> {
             run: || Box::pin(crate::discovery::demo_step()),
         },
         Step {
+            name: "rpc",
+            what: "two RPC servers found over mDNS (lo): round robin, broadcast, an unknown procedure, a cancelled call",
+            run: || Box::pin(crate::rpc::demo_step()),
+        },
+        Step {
+            name: "http",
+            what: "an axum app served over ZAP-HTTP, found over mDNS (lo) and fetched via the discovery dialer",
+            run: || Box::pin(crate::http::demo_step()),
+        },
+        Step {
             name: "zwing",
             what: "post-quantum Z-Wing handshake on loopback TCP, then an encrypted echo",
             run: || Box::pin(crate::zwing::demo_step()),
-        },
-        Step {
-            name: "relay",
-            what: "two peers on one relay exchange a message each way",
-            run: || Box::pin(crate::relay::demo_step()),
         },
         Step {
             name: "netrunner",
@@ -69,9 +74,9 @@ fn steps() -> Vec<Step> {
             run: || Box::pin(crate::netrunner::demo_step()),
         },
         Step {
-            name: "http",
-            what: "an axum app served over ZAP-HTTP, found over mDNS (lo) and fetched via the discovery dialer",
-            run: || Box::pin(crate::http::demo_step()),
+            name: "relay",
+            what: "two peers on one relay exchange a message each way",
+            run: || Box::pin(crate::relay::demo_step()),
         },
     ]
 }

@@ -14,6 +14,7 @@ mod inspect;
 mod netrunner;
 mod output;
 mod relay;
+mod rpc;
 mod zwing;
 
 use std::process::ExitCode;
@@ -52,6 +53,10 @@ enum Command {
     Netrunner(netrunner::Args),
     /// HTTP over ZAP: serve an app or a directory, or send GET/POST like curl.
     Http(http::Args),
+    /// Serve Echo, Ping, Sleep and Fail over native ZAP RPC until SIGINT or SIGTERM.
+    Serve(rpc::ServeArgs),
+    /// Call a procedure on a ZAP RPC server found by address or over mDNS.
+    Call(rpc::CallArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +73,8 @@ fn main() -> ExitCode {
         Command::Relay(args) => runtime().and_then(|rt| rt.block_on(relay::run(args))),
         Command::Netrunner(args) => runtime().and_then(|rt| rt.block_on(netrunner::run(args))),
         Command::Http(args) => runtime().and_then(|rt| rt.block_on(http::run(args))),
+        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(rpc::serve(args))),
+        Command::Call(args) => runtime().and_then(|rt| rt.block_on(rpc::call(args))),
     };
     match outcome {
         Ok(code) => code,

@@ -1,0 +1,171 @@
+//! `zap serve` and `zap call`, run as a user runs them: a real server process on loopback
+//! (no mDNS), real calls, exit codes, JSON, and a graceful stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running `zap serve` and its address.
+struct Served {
+    child: Child,
+    addr: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve() -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zap"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-mdns",
+            "--node-id",
+            "cli-test",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zap serve starts");
+    // Lines arrive on threads so that every wait below is bounded.
+    let (out_tx, out_rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = out_tx.send(line);
+        }
+    });
+    let (err_tx, err_rx) = mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = err_tx.send(line);
+        }
+    });
+    let line = out_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("zap serve prints where it listens");
+    let addr = line
+        .split_whitespace()
+        .find(|w| w.starts_with("127.0.0.1:"))
+        .expect("an address in the banner")
+        .to_string();
+    assert!(line.contains("as cli-test"), "{line}");
+    Served {
+        child,
+        addr,
+        stderr: err_rx,
+    }
+}
+
+fn call(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zap"))
+        .arg("call")
+        .args(args)
+        .output()
+        .expect("zap call runs")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn serve_and_call_from_the_shell() {
+    let served = serve();
+    let peer = served.addr.as_str();
+
+    // Echo returns the message unchanged; --u32 builds a root with N at offset 0.
+    let out = call(&["--peer", peer, "Echo", "--u32", "7"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "5a4150000100000010000000180000000700000000000000"
+    );
+    let msg = "5a415000010000421000000018000000070000000000000a";
+    let out = call(&["--peer", peer, "Echo", "--data", msg, "--json"]);
+    let doc = json(&out);
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["response_hex"], msg);
+    assert!(doc["elapsed_ms"].as_f64().is_some());
+
+    let out = call(&["--peer", peer, "Ping", "--json"]);
+    assert_eq!(
+        json(&out)["response_hex"],
+        "5a415000010000000000000010000000"
+    );
+
+    // Errors: exit 1, with the documented kinds.
+    for (procedure, extra, kind) in [
+        ("Fail", vec![], "handler_error"),
+        ("NoSuchProcedure", vec![], "unknown_procedure"),
+        (
+            "Sleep",
+            vec!["--u32", "5000", "--timeout", "100ms"],
+            "deadline_exceeded",
+        ),
+    ] {
+        let mut args = vec!["--peer", peer, procedure, "--json"];
+        args.extend(extra);
+        let out = call(&args);
+        assert_eq!(out.status.code(), Some(1), "{procedure}: {out:?}");
+        let doc = json(&out);
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["error_kind"], kind, "{doc}");
+    }
+    let out = call(&["--peer", peer, "Fail", "--json"]);
+    assert!(
+        json(&out)["error"]
+            .as_str()
+            .unwrap()
+            .contains("requested failure")
+    );
+
+    // Without --json the error goes to standard error.
+    let out = call(&["--peer", peer, "Fail"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("requested failure"));
+
+    // Bad usage is exit 2.
+    assert_eq!(call(&["Echo"]).status.code(), Some(2));
+    assert_eq!(
+        call(&["--peer", peer, "Echo", "--data", "zz"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    // SIGTERM stops it gracefully.
+    let pid = served.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopped = std::iter::from_fn(|| served.stderr.recv_timeout(Duration::from_secs(10)).ok())
+        .any(|l| l.trim() == "stopped");
+    assert!(stopped, "zap serve did not report a graceful stop");
+}
+
+#[test]
+fn a_dead_peer_is_a_connection_error() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let peer = format!("127.0.0.1:{port}");
+    let out = call(&["--peer", &peer, "Ping", "--json", "--timeout", "2s"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error_kind"], "connection");
+}

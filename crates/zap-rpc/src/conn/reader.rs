@@ -1,0 +1,247 @@
+//! The reader task: one per connection, the only code that reads from the socket.
+//!
+//! It never runs a handler itself (Go runs them inline, so one slow handler stalls every
+//! frame behind it): requests go to a bounded queue and start in spawned tasks as handler
+//! slots free up, and the reader stops reading only when the queue is full. Responses,
+//! cancels and pings are handled at once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::time::sleep_until;
+use tokio_util::codec::FramedRead;
+use zap_wire::codec::{CodecError, PayloadCodec};
+
+use super::shared::{Outgoing, Reply, Shared};
+use crate::error::ConnectionError;
+use crate::extension::Features;
+use crate::frame::Frame;
+use crate::message::MessageBuf;
+use crate::options::Keepalive;
+use crate::server::dispatch::{Incoming, Serve, Target};
+use crate::status::{ErrorCode, Status};
+use crate::transport::BoxRead;
+
+/// Keepalive state.
+///
+/// While the reader is paused (its request queue is full) it cannot hear the peer, so
+/// silence does not count against the peer then; pings still go out on schedule so that the
+/// peer, which hears nothing from slow handlers, knows we are alive.
+struct Liveness {
+    cfg: Keepalive,
+    /// When we last received a frame (or resumed reading).
+    last_rx: Instant,
+    /// When we last sent a ping.
+    last_ping: Option<Instant>,
+}
+
+impl Liveness {
+    fn new(cfg: Keepalive) -> Self {
+        Self {
+            cfg,
+            last_rx: Instant::now(),
+            last_ping: None,
+        }
+    }
+
+    /// The last sign of life in either direction that a ping would be measured from.
+    fn quiet_since(&self) -> Instant {
+        self.last_ping.map_or(self.last_rx, |p| p.max(self.last_rx))
+    }
+
+    fn next_wake(&self, reading: bool) -> Instant {
+        let ping_at = self.quiet_since() + self.cfg.interval;
+        if reading {
+            ping_at.min(self.last_rx + self.cfg.timeout)
+        } else {
+            ping_at
+        }
+    }
+}
+
+/// Runs until the peer closes, the framing breaks, keepalive gives up or the connection
+/// is closed locally; then closes the connection and cancels the handlers it started.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut frames: FramedRead<BoxRead, PayloadCodec>,
+    mut serve: Option<Serve>,
+    keepalive: Option<Keepalive>,
+) {
+    let mut live = keepalive
+        .filter(|_| shared.wire().has(Features::KEEPALIVE))
+        .map(Liveness::new);
+    let timer = sleep_until(
+        live.as_ref()
+            .map_or_else(Instant::now, |l| l.next_wake(true))
+            .into(),
+    );
+    tokio::pin!(timer);
+    let mut was_reading = true;
+
+    let reason = loop {
+        let can_read = serve.as_ref().is_none_or(Serve::has_room);
+        if can_read
+            && !was_reading
+            && let Some(l) = live.as_mut()
+        {
+            // The pause was ours, not the peer's silence.
+            l.last_rx = Instant::now();
+        }
+        was_reading = can_read;
+        let queued = serve.as_ref().is_some_and(Serve::has_queued);
+        let slot = serve.as_ref().map(Serve::slot);
+        let draining = serve.as_ref().map(Serve::draining);
+        tokio::select! {
+            biased;
+            _ = shared.closed.cancelled() => break None,
+            Some(slot) = async { slot?.await }, if queued => {
+                if let Some(serve) = serve.as_mut() {
+                    serve.start_next(slot, &shared);
+                }
+            }
+            Some(()) = async { draining?.await; Some(()) } => {
+                if let Some(serve) = serve.as_mut() {
+                    serve.on_drain(&shared).await;
+                }
+            }
+            next = frames.next(), if can_read => match next {
+                None => break Some(ConnectionError::Closed),
+                Some(Err(CodecError::Io(e))) => break Some(ConnectionError::io(e)),
+                Some(Err(e)) => break Some(ConnectionError::Protocol(e.to_string())),
+                Some(Ok(payload)) => {
+                    if let Some(l) = live.as_mut() {
+                        l.last_rx = Instant::now();
+                    }
+                    if let Err(e) = on_payload(&shared, serve.as_mut(), payload).await {
+                        break Some(e);
+                    }
+                }
+            },
+            _ = &mut timer, if live.is_some() => {
+                let Some(l) = live.as_mut() else { continue };
+                let now = Instant::now();
+                let silent = now.saturating_duration_since(l.last_rx);
+                if can_read && silent >= l.cfg.timeout {
+                    break Some(ConnectionError::KeepaliveTimeout(silent));
+                }
+                if now.saturating_duration_since(l.quiet_since()) >= l.cfg.interval {
+                    l.last_ping = Some(now);
+                    let ping = Frame::Ping { nonce: shared.nonce() };
+                    if shared.out.send(Outgoing::frame(&ping)).await.is_err() {
+                        break None;
+                    }
+                }
+                timer.as_mut().reset(l.next_wake(can_read).into());
+            }
+        }
+    };
+    if let Some(reason) = reason {
+        tracing::debug!(peer = %shared.peer, %reason, "connection ended");
+        shared.close(reason);
+    }
+    if let Some(serve) = serve.as_mut() {
+        serve.close();
+    }
+}
+
+/// Handles one frame; an error closes the connection.
+async fn on_payload(
+    shared: &Arc<Shared>,
+    serve: Option<&mut Serve>,
+    payload: Bytes,
+) -> Result<(), ConnectionError> {
+    let frame = if shared.wire().is_go() {
+        Frame::decode_go(payload)
+    } else {
+        Frame::decode_rust(payload).map_err(|e| ConnectionError::Protocol(e.to_string()))?
+    };
+    let request = |id, target, timeout_ms, message| Incoming {
+        id,
+        target,
+        timeout_ms,
+        message,
+    };
+    let incoming = match frame {
+        Frame::Response { id, message } => {
+            let reply = match MessageBuf::new(message) {
+                Ok(m) => Reply::Message(m),
+                Err(e) => Reply::Failed(ConnectionError::Protocol(format!(
+                    "the response is not a ZAP message: {e}"
+                ))),
+            };
+            if !shared.deliver(id, reply) {
+                tracing::trace!(peer = %shared.peer, request_id = id, "late or unknown response dropped");
+            }
+            return Ok(());
+        }
+        Frame::Error { id, code, text } => {
+            let status = Status::new(code, String::from_utf8_lossy(&text));
+            shared.deliver(id, Reply::Status(status));
+            return Ok(());
+        }
+        Frame::Cancel { id } => {
+            if let Some(serve) = serve {
+                serve.on_cancel(id);
+            }
+            return Ok(());
+        }
+        Frame::Ping { nonce } => {
+            let _ = shared
+                .out
+                .send(Outgoing::frame(&Frame::Pong { nonce }))
+                .await;
+            return Ok(());
+        }
+        Frame::Pong { .. } => return Ok(()),
+        Frame::GoAway => {
+            tracing::debug!(peer = %shared.peer, "the peer is going away");
+            shared.set_going_away();
+            return Ok(());
+        }
+        Frame::Unknown { id, kind } => {
+            tracing::debug!(peer = %shared.peer, id, kind, "skipping a frame of unknown kind");
+            return Ok(());
+        }
+        Frame::Unrecognized { payload } => {
+            tracing::debug!(
+                peer = %shared.peer,
+                len = payload.len(),
+                "skipping a frame that is neither a message nor a call"
+            );
+            return Ok(());
+        }
+        Frame::Plain { message } => request(None, Target::Legacy, 0, message),
+        Frame::Request { id, message } => request(Some(id), Target::Legacy, 0, message),
+        Frame::Call {
+            id,
+            procedure,
+            timeout_ms,
+            message,
+        } => request(Some(id), Target::Wide(procedure), timeout_ms, message),
+        Frame::Send { procedure, message } => request(None, Target::Wide(procedure), 0, message),
+    };
+    match serve {
+        Some(serve) => serve.on_request(shared, incoming).await,
+        None => refuse(shared, incoming).await,
+    }
+    Ok(())
+}
+
+/// A request on a connection that serves nothing (a client's).
+async fn refuse(shared: &Shared, req: Incoming) {
+    match req.id {
+        Some(id) if shared.wire().has(Features::ERRORS) => {
+            let frame = Frame::Error {
+                id,
+                code: ErrorCode::UnknownProcedure,
+                text: Bytes::from_static(b"this peer serves no procedures"),
+            };
+            let _ = shared.out.send(Outgoing::frame(&frame)).await;
+        }
+        _ => {
+            tracing::debug!(peer = %shared.peer, "dropping a request to a peer that serves nothing");
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! Serving requests on one connection: routing, verification, bounded concurrency,
+//! cancellation, deadlines and panics.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::handler::Context;
+use super::registry::{Entry, Registry};
+use crate::conn::shared::{Outgoing, Shared};
+use crate::extension::Features;
+use crate::frame::Frame;
+use crate::message::MessageBuf;
+use crate::metrics;
+use crate::options::ConnectionOptions;
+use crate::peer::PeerInfo;
+use crate::status::{ErrorCode, Status};
+use crate::verifier::PeerVerifier;
+
+/// Counters a server keeps for [`Server::stats`](super::Server::stats).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) connections_accepted: AtomicU64,
+    pub(crate) connections_rejected: AtomicU64,
+    pub(crate) calls: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) errors_unsent: AtomicU64,
+    pub(crate) panics: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+}
+
+/// What every connection of a server shares.
+pub(crate) struct ServerCore {
+    pub(crate) registry: Registry,
+    pub(crate) verifier: Box<dyn PeerVerifier>,
+    pub(crate) service_type: String,
+    pub(crate) node_id: String,
+    pub(crate) handler_timeout: Option<Duration>,
+    /// Cancelled when graceful shutdown starts: no new calls.
+    pub(crate) draining: CancellationToken,
+    /// Cancelled when the server gives up: every handler is cancelled.
+    pub(crate) abort: CancellationToken,
+    in_flight: AtomicUsize,
+    idle: Notify,
+    pub(crate) counters: Counters,
+}
+
+impl ServerCore {
+    pub(crate) fn new(
+        registry: Registry,
+        verifier: Box<dyn PeerVerifier>,
+        service_type: String,
+        node_id: String,
+        handler_timeout: Option<Duration>,
+    ) -> Self {
+        Self {
+            registry,
+            verifier,
+            service_type,
+            node_id,
+            handler_timeout,
+            draining: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Calls accepted and not yet answered, on all connections.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Waits until no call is in flight.
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.in_flight() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Counts a call as in flight from acceptance until it is answered or dropped.
+struct Accepted(Arc<ServerCore>);
+
+impl Accepted {
+    fn new(core: &Arc<ServerCore>) -> Self {
+        core.in_flight.fetch_add(1, Ordering::AcqRel);
+        Self(core.clone())
+    }
+}
+
+impl Drop for Accepted {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// How an incoming request names its procedure.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// By the 32-bit hash (Rust wire).
+    Wide(u32),
+    /// By the message type in the message's flags (Go wire, raw message types).
+    Legacy,
+}
+
+/// A request as the reader decoded it.
+pub(crate) struct Incoming {
+    /// The request id; `None` for fire-and-forget sends.
+    pub(crate) id: Option<u32>,
+    pub(crate) target: Target,
+    /// The caller's timeout in ms (0 = none).
+    pub(crate) timeout_ms: u32,
+    pub(crate) message: Bytes,
+}
+
+/// A verified request waiting for a handler slot.
+struct Job {
+    id: Option<u32>,
+    entry: Arc<Entry>,
+    message: MessageBuf,
+    deadline: Option<Instant>,
+    accepted: Accepted,
+}
+
+type Running = Arc<Mutex<HashMap<u32, (u64, CancellationToken)>>>;
+
+fn lock(running: &Running) -> MutexGuard<'_, HashMap<u32, (u64, CancellationToken)>> {
+    running.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The serving side of one connection, owned by its reader.
+pub(crate) struct Serve {
+    core: Arc<ServerCore>,
+    peer: Arc<PeerInfo>,
+    slots: Arc<Semaphore>,
+    queue: VecDeque<Job>,
+    queued_bytes: usize,
+    max_queue: usize,
+    max_queued_bytes: usize,
+    running: Running,
+    generation: u64,
+    conn_token: CancellationToken,
+    goaway_sent: bool,
+}
+
+impl Serve {
+    pub(crate) fn new(core: Arc<ServerCore>, peer: PeerInfo, opts: &ConnectionOptions) -> Self {
+        let conn_token = core.abort.child_token();
+        Self {
+            core,
+            peer: Arc::new(peer),
+            slots: Arc::new(Semaphore::new(opts.max_in_flight)),
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            max_queue: opts.max_in_flight,
+            max_queued_bytes: opts.max_queued_bytes,
+            running: Arc::default(),
+            generation: 0,
+            conn_token,
+            goaway_sent: false,
+        }
+    }
+
+    /// True while the reader may read another frame: the queue has room.
+    pub(crate) fn has_room(&self) -> bool {
+        self.queue.is_empty()
+            || (self.queue.len() < self.max_queue && self.queued_bytes < self.max_queued_bytes)
+    }
+
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// A handler slot (waits while all are busy).
+    pub(crate) fn slot(
+        &self,
+    ) -> impl std::future::Future<Output = Option<OwnedSemaphorePermit>> + use<> {
+        let slots = self.slots.clone();
+        async move { slots.acquire_owned().await.ok() }
+    }
+
+    /// Resolves once graceful shutdown starts and no goaway has been sent yet.
+    pub(crate) fn draining(&self) -> impl std::future::Future<Output = ()> + use<> {
+        let draining = self.core.draining.clone();
+        let sent = self.goaway_sent;
+        async move {
+            if sent {
+                std::future::pending::<()>().await;
+            }
+            draining.cancelled().await
+        }
+    }
+
+    /// Tells a Rust peer that no new calls will be taken here.
+    pub(crate) async fn on_drain(&mut self, shared: &Shared) {
+        if self.goaway_sent {
+            return;
+        }
+        self.goaway_sent = true;
+        if shared.wire().has(Features::GOAWAY) {
+            let _ = shared.out.send(Outgoing::frame(&Frame::GoAway)).await;
+        }
+    }
+
+    /// Routes, verifies and queues a request, or answers it with an error at once.
+    pub(crate) async fn on_request(&mut self, shared: &Arc<Shared>, req: Incoming) {
+        match self.admit(shared, &req) {
+            Ok(job) => {
+                self.queued_bytes += job.message.len();
+                self.queue.push_back(job);
+            }
+            Err((entry, status)) => {
+                let name = entry.as_deref().unwrap_or("(unknown)");
+                metrics::server_call(name, status.code().as_str(), Duration::ZERO);
+                self.core.counters.errors.fetch_add(1, Ordering::Relaxed);
+                answer(shared, &self.core, req.id, Err(status), name).await;
+            }
+        }
+    }
+
+    /// Decides whether a request runs; a refusal names the procedure when it is known.
+    fn admit(&self, shared: &Shared, req: &Incoming) -> Result<Job, (Option<Arc<str>>, Status)> {
+        self.core.counters.calls.fetch_add(1, Ordering::Relaxed);
+        let message = MessageBuf::new(req.message.clone()).map_err(|e| {
+            (
+                None,
+                Status::new(
+                    ErrorCode::MalformedRequest,
+                    format!("the request is not a ZAP message: {e}"),
+                ),
+            )
+        })?;
+        let registry = &self.core.registry;
+        let entry = match req.target {
+            Target::Wide(hash) => registry.by_wide(hash),
+            Target::Legacy => registry.by_msg_type(message.msg_type()),
+        }
+        .map_err(|s| (None, s))?;
+        self.core
+            .verifier
+            .verify(&self.peer, &entry.name)
+            .map_err(|s| (Some(entry.name.clone()), s))?;
+        if self.core.draining.is_cancelled() {
+            return Err((
+                Some(entry.name.clone()),
+                Status::overloaded("the server is shutting down"),
+            ));
+        }
+        let now = Instant::now();
+        let caller = (req.timeout_ms > 0 && shared.wire().has(Features::DEADLINE))
+            .then(|| now + Duration::from_millis(u64::from(req.timeout_ms)));
+        let own = self.core.handler_timeout.map(|t| now + t);
+        let deadline = match (caller, own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(Job {
+            id: req.id,
+            entry: entry.clone(),
+            message,
+            deadline,
+            accepted: Accepted::new(&self.core),
+        })
+    }
+
+    /// The caller gave up on `id`: drop it if still queued, cancel its handler if running.
+    pub(crate) fn on_cancel(&mut self, id: u32) {
+        if let Some(at) = self.queue.iter().position(|j| j.id == Some(id)) {
+            if let Some(job) = self.queue.remove(at) {
+                self.queued_bytes -= job.message.len();
+                self.core.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        if let Some((_, token)) = lock(&self.running).get(&id) {
+            token.cancel();
+        }
+    }
+
+    /// Starts the next queued request in the slot just acquired.
+    pub(crate) fn start_next(&mut self, slot: OwnedSemaphorePermit, shared: &Arc<Shared>) {
+        let Some(job) = self.queue.pop_front() else {
+            return;
+        };
+        self.queued_bytes -= job.message.len();
+        self.generation += 1;
+        let generation = self.generation;
+        let token = self.conn_token.child_token();
+        if let Some(id) = job.id {
+            lock(&self.running).insert(id, (generation, token.clone()));
+        }
+        let ctx = Context::new(
+            self.peer.clone(),
+            job.entry.name.clone(),
+            job.id,
+            job.deadline,
+            token.clone(),
+        );
+        let span = tracing::debug_span!(
+            "zap.serve",
+            procedure = %job.entry.name,
+            peer = %self.peer,
+            request_id = job.id,
+            outcome = tracing::field::Empty,
+        );
+        let running = self.running.clone();
+        let core = self.core.clone();
+        let shared = shared.clone();
+        tokio::spawn(
+            async move {
+                let _slot = slot;
+                let Job {
+                    id,
+                    entry,
+                    message,
+                    deadline,
+                    accepted,
+                } = job;
+                let started = Instant::now();
+                let outcome = run_handler(&entry, &core, ctx, message, &token, deadline).await;
+                if let Some(id) = id {
+                    let mut running = lock(&running);
+                    if running.get(&id).is_some_and(|(g, _)| *g == generation) {
+                        running.remove(&id);
+                    }
+                }
+                let label = match &outcome {
+                    Some(Ok(_)) => "ok",
+                    Some(Err(s)) => s.code().as_str(),
+                    None => "cancelled",
+                };
+                tracing::Span::current().record("outcome", label);
+                tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "served");
+                metrics::server_call(&entry.name, label, started.elapsed());
+                match outcome {
+                    Some(result) => {
+                        if result.is_err() {
+                            core.counters.errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        answer(&shared, &core, id, result, &entry.name).await;
+                    }
+                    None => {
+                        core.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                drop(accepted);
+            }
+            .instrument(span),
+        );
+    }
+
+    /// The connection is gone: cancel its handlers and drop what waits.
+    pub(crate) fn close(&mut self) {
+        self.conn_token.cancel();
+        self.queue.clear();
+        self.queued_bytes = 0;
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
+}
+
+/// Runs a handler to its answer, or `None` when the call was abandoned (cancelled by the
+/// caller, connection gone, server aborting).
+async fn run_handler(
+    entry: &Entry,
+    core: &ServerCore,
+    ctx: Context,
+    message: MessageBuf,
+    token: &CancellationToken,
+    deadline: Option<Instant>,
+) -> Option<Result<MessageBuf, Status>> {
+    let panicked = |p: Box<dyn std::any::Any + Send>| {
+        // The text stays in our logs; the caller learns only that the handler failed.
+        tracing::error!(procedure = %entry.name, panic = panic_text(&*p), "handler panicked");
+        metrics::server_panic(&entry.name);
+        core.counters.panics.fetch_add(1, Ordering::Relaxed);
+        Err(Status::handler_error("the handler panicked"))
+    };
+    let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| entry.handler.call(ctx, message)))
+    {
+        Ok(fut) => fut,
+        Err(p) => return Some(panicked(p)),
+    };
+    let expire = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        r = AssertUnwindSafe(fut).catch_unwind() => Some(match r {
+            // A handler that gave up because its context fired at the deadline failed
+            // because of the deadline, whatever it says.
+            Ok(Err(_)) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                Err(Status::deadline_exceeded("the call's deadline passed"))
+            }
+            Ok(r) => r,
+            Err(p) => panicked(p),
+        }),
+        _ = token.cancelled() => None,
+        _ = expire => Some(Err(Status::deadline_exceeded("the call's deadline passed"))),
+    }
+}
+
+/// Sends the answer to a request: the response, an error frame, or (on the Go wire, which
+/// has no error frames) a log line and a metric.
+pub(crate) async fn answer(
+    shared: &Shared,
+    core: &ServerCore,
+    id: Option<u32>,
+    result: Result<MessageBuf, Status>,
+    procedure: &str,
+) {
+    let Some(id) = id else {
+        if let Err(status) = result {
+            tracing::debug!(%procedure, peer = %shared.peer, %status, "send failed");
+        }
+        return;
+    };
+    let frame = match result {
+        Ok(message) if message.len() + 8 <= shared.peer_max_frame => Frame::Response {
+            id,
+            message: message.into_bytes(),
+        },
+        Ok(message) => {
+            let status = Status::handler_error(format!(
+                "the response of {} bytes exceeds the caller's {}-byte frame limit",
+                message.len(),
+                shared.peer_max_frame
+            ));
+            return Box::pin(answer(shared, core, Some(id), Err(status), procedure)).await;
+        }
+        Err(status) if shared.wire().has(Features::ERRORS) => Frame::Error {
+            id,
+            code: status.code(),
+            text: Bytes::from(status.message().to_string()),
+        },
+        Err(status) => {
+            core.counters.errors_unsent.fetch_add(1, Ordering::Relaxed);
+            metrics::server_error_unsent(status.code().as_str());
+            tracing::warn!(
+                %procedure,
+                peer = %shared.peer,
+                request_id = id,
+                %status,
+                "call failed; the peer speaks the Go wire, which cannot carry errors, so it \
+                 gets no answer and waits for its own timeout"
+            );
+            return;
+        }
+    };
+    // A closed connection cannot take the answer; the caller already knows.
+    let _ = shared.out.send(Outgoing::frame(&frame)).await;
+}

@@ -1,0 +1,170 @@
+//! Handlers: what runs a procedure, and the context it runs in.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+use tower::{Service, ServiceExt};
+
+use crate::message::MessageBuf;
+use crate::peer::PeerInfo;
+use crate::status::Status;
+
+/// What a handler knows about the call it serves.
+///
+/// Cheap to clone. [`Context::cancelled`] resolves when the caller no longer wants the
+/// answer: it cancelled (Rust callers do so by dropping the call), its deadline passed,
+/// the connection closed, or the server gave up draining.
+#[derive(Debug, Clone)]
+pub struct Context {
+    peer: Arc<PeerInfo>,
+    procedure: Arc<str>,
+    request_id: Option<u32>,
+    deadline: Option<Instant>,
+    cancel: CancellationToken,
+}
+
+impl Context {
+    pub(crate) fn new(
+        peer: Arc<PeerInfo>,
+        procedure: Arc<str>,
+        request_id: Option<u32>,
+        deadline: Option<Instant>,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            peer,
+            procedure,
+            request_id,
+            deadline,
+            cancel,
+        }
+    }
+
+    /// The calling peer.
+    pub fn peer(&self) -> &PeerInfo {
+        &self.peer
+    }
+
+    /// The procedure's registered name.
+    pub fn procedure(&self) -> &str {
+        &self.procedure
+    }
+
+    /// The request id, or `None` for a fire-and-forget send.
+    pub fn request_id(&self) -> Option<u32> {
+        self.request_id
+    }
+
+    /// When the caller stops waiting: its propagated timeout (Rust callers) or the
+    /// server's own handler limit, whichever is sooner. `None` when neither applies.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Time left until the deadline (zero once passed), `None` without a deadline.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// True once the call is cancelled or past its deadline.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled() || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Resolves when the call is cancelled or its deadline passes.
+    pub async fn cancelled(&self) {
+        match self.deadline {
+            Some(d) => {
+                tokio::select! {
+                    _ = self.cancel.cancelled() => {}
+                    _ = tokio::time::sleep_until(d.into()) => {}
+                }
+            }
+            None => self.cancel.cancelled().await,
+        }
+    }
+
+    /// The cancellation token of this call (deadlines not included), to hand to code that
+    /// takes one.
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+}
+
+/// A procedure's implementation: an async function of the context and the request
+/// message, returning a response message or an error [`Status`].
+///
+/// Implemented for closures and functions of that shape:
+///
+/// ```
+/// use zap_rpc::{Context, MessageBuf, Status};
+///
+/// async fn echo(_ctx: Context, req: MessageBuf) -> Result<MessageBuf, Status> {
+///     Ok(req)
+/// }
+/// # fn takes(_: impl zap_rpc::Handler) {}
+/// takes(echo);
+/// takes(|ctx: Context, _req: MessageBuf| async move {
+///     Err::<MessageBuf, _>(Status::handler_error(format!("{} is not ready", ctx.procedure())))
+/// });
+/// ```
+///
+/// and, through [`ServiceHandler`], for any tower `Service<Request>`.
+pub trait Handler: Send + Sync + 'static {
+    /// Runs the procedure for one call.
+    fn call(
+        &self,
+        ctx: Context,
+        request: MessageBuf,
+    ) -> BoxFuture<'static, Result<MessageBuf, Status>>;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Context, MessageBuf) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<MessageBuf, Status>> + Send + 'static,
+{
+    fn call(
+        &self,
+        ctx: Context,
+        request: MessageBuf,
+    ) -> BoxFuture<'static, Result<MessageBuf, Status>> {
+        Box::pin(self(ctx, request))
+    }
+}
+
+/// The request a tower service handler receives.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The call's context.
+    pub context: Context,
+    /// The request message.
+    pub message: MessageBuf,
+}
+
+/// Adapts a tower `Service<Request, Response = MessageBuf, Error = Status>` into a
+/// [`Handler`], so tower middleware (timeouts, rate limits, load shedding) can wrap
+/// procedures. The service is cloned per call and driven with `oneshot`, so its readiness
+/// is respected. It must be `Sync`; wrap services that are not in
+/// `tower::util::BoxCloneSyncService` or `tower::buffer::Buffer`.
+#[derive(Debug, Clone)]
+pub struct ServiceHandler<S>(pub S);
+
+impl<S> Handler for ServiceHandler<S>
+where
+    S: Service<Request, Response = MessageBuf, Error = Status> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+{
+    fn call(
+        &self,
+        context: Context,
+        message: MessageBuf,
+    ) -> BoxFuture<'static, Result<MessageBuf, Status>> {
+        let svc = self.0.clone();
+        Box::pin(svc.oneshot(Request { context, message }))
+    }
+}
