@@ -1,5 +1,6 @@
 //! A relay server and client that speak the openZro relay protocol (version 1, shared with
-//! NetBird), byte for byte, with the hooks a multi-pod cross-pod fabric plugs into.
+//! NetBird), byte for byte, and the cross-pod fabric that makes several relay pods one
+//! relay.
 //!
 //! Peers attach over WebSocket at `/relay` (optionally TLS) or over QUIC datagrams (ALPN
 //! `nb-quic`), authenticate with an HMAC v2 token, and exchange opaque Transport messages
@@ -42,6 +43,8 @@
 //! * [`Server`] (listeners), [`Relay`] (the core, mountable in any HTTP server),
 //!   [`Store`] and [`Peer`]: attached peers, with replace-on-reconnect.
 //! * [`CrossPodForwarder`] and [`LocalPeerDispatcher`]: where a cluster fabric plugs in.
+//! * `fabric` (feature `cluster`): that fabric, for pods found through a Kubernetes
+//!   headless Service or a static list (`fabric::ClusterBootstrap`).
 //! * [`Client`]: the client side of the protocol.
 //! * `tls` (feature `tls`): rustls configurations from PEM.
 //!
@@ -59,6 +62,9 @@ mod cluster;
 mod config;
 mod conn;
 mod error;
+#[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+pub mod fabric;
 mod listener;
 pub mod metrics;
 mod notifier;
@@ -85,3 +91,8 @@ pub use peer_id::{PEER_ID_PREFIX, PEER_ID_SIZE, ParsePeerIdError, PeerId};
 pub use relay::Relay;
 pub use server::{ListenAddrs, Server, ServerConfig, instance_url};
 pub use store::{PresenceEvent, Store};
+
+/// The README's examples, compiled and run as doctests so that they stay correct.
+#[cfg(all(doctest, feature = "cluster"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

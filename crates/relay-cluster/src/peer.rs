@@ -39,6 +39,9 @@ pub enum Disconnect {
     Shutdown,
     /// The application closed the peer (e.g. through [`Store::disconnect`](crate::Store::disconnect)).
     Kicked,
+    /// The same peer id attached to another pod of the cluster more recently; the peer is
+    /// still online there, so local subscribers are not told it went offline.
+    Moved,
 }
 
 impl Disconnect {
@@ -55,13 +58,17 @@ impl Disconnect {
             Self::Transport(_) => "transport",
             Self::Shutdown => "shutdown",
             Self::Kicked => "kicked",
+            Self::Moved => "moved",
         }
     }
 
     /// Whether the relay's Close message goes out before the connection closes: only for
     /// closes the relay chose while the peer was well-behaved.
     pub(crate) fn sends_close_message(&self) -> bool {
-        matches!(self, Self::Replaced | Self::Shutdown | Self::Kicked)
+        matches!(
+            self,
+            Self::Replaced | Self::Shutdown | Self::Kicked | Self::Moved
+        )
     }
 
     /// The WebSocket close frame (or QUIC application close) that tells the peer why.
@@ -79,6 +86,10 @@ impl Disconnect {
             Self::Transport(_) => CloseInfo::new(1011, "transport error"),
             Self::Shutdown => CloseInfo::new(1001, "relay shutting down"),
             Self::Kicked => CloseInfo::new(1000, "closed by the relay"),
+            Self::Moved => CloseInfo::new(
+                1000,
+                "replaced by a newer connection with the same peer id on another relay pod",
+            ),
         }
     }
 }

@@ -55,6 +55,19 @@ struct RelayInner {
     sessions: TaskTracker,
 }
 
+/// A reference to a relay that does not keep it alive (a fabric holds one, since the
+/// relay holds the fabric as its forwarder).
+#[cfg(feature = "cluster")]
+#[derive(Clone)]
+pub(crate) struct WeakRelay(std::sync::Weak<RelayInner>);
+
+#[cfg(feature = "cluster")]
+impl WeakRelay {
+    pub(crate) fn upgrade(&self) -> Option<Relay> {
+        self.0.upgrade().map(|inner| Relay { inner })
+    }
+}
+
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Relay")
@@ -88,6 +101,11 @@ impl Relay {
                 sessions: TaskTracker::new(),
             }),
         })
+    }
+
+    #[cfg(feature = "cluster")]
+    pub(crate) fn downgrade(&self) -> WeakRelay {
+        WeakRelay(Arc::downgrade(&self.inner))
     }
 
     /// The URL sent in every AuthResponse.
@@ -268,13 +286,16 @@ impl Relay {
             self.write_loop(&peer, writer, data_rx)
         );
 
+        let reason = peer.disconnect_reason().unwrap_or(Disconnect::PeerClosed);
         if store.remove(&peer) {
-            self.inner.notifier.went_offline(&id);
+            // A peer that moved to another pod is still online for local subscribers.
+            if reason != Disconnect::Moved {
+                self.inner.notifier.went_offline(&id);
+            }
             store.publish(&peer, false);
         }
         self.inner.notifier.remove_subscriber(&peer);
         metrics::gauge!(m::PEERS).set(store.len() as f64);
-        let reason = peer.disconnect_reason().unwrap_or(Disconnect::PeerClosed);
         metrics::counter!(m::DISCONNECTS, "reason" => reason.reason()).increment(1);
         info!(reason = %reason, dropped = peer.dropped(), "peer detached");
         Ok(reason)

@@ -75,7 +75,7 @@ fn steps() -> Vec<Step> {
         },
         Step {
             name: "relay",
-            what: "two peers on one relay exchange a message each way",
+            what: "three relay pods on 127.0.0.2-4 form a cluster; peers on different pods exchange messages",
             run: || Box::pin(crate::relay::demo_step()),
         },
     ]
