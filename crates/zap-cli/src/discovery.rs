@@ -176,26 +176,10 @@ pub(crate) async fn announce(args: AnnounceArgs) -> Result<ExitCode, CliError> {
         args.mdns.mdns_iface,
         args.mdns.mdns_port
     );
-    let signal = wait_for_shutdown().await;
+    let signal = crate::signal::shutdown().await?;
     announcer.withdraw().await.map_err(err)?;
     eprintln!("{signal}: goodbye sent, {} withdrawn", args.node_id);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Waits for SIGINT or SIGTERM and names the one that came.
-async fn wait_for_shutdown() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            return tokio::select! {
-                _ = tokio::signal::ctrl_c() => "interrupted",
-                _ = term.recv() => "terminated",
-            };
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-    "interrupted"
 }
 
 /// `zap browse`: lists the peers seen within the timeout (none is not an error).

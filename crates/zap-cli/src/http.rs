@@ -96,10 +96,11 @@ struct ServeArgs {
 
 /// Options of `zap http get` and `zap http post`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["peer", "service"])))]
+#[command(group(clap::ArgGroup::new("target").args(["peer", "service"])))]
 struct FetchArgs {
-    /// The URL: its authority is sent as `Host` (and dialed when no --peer is given);
-    /// a bare path such as `/health` is fine with --peer or --service.
+    /// The URL: its authority is sent as `Host` and dialed when neither --peer nor
+    /// --service is given (`zap://127.0.0.1:9999/health`; port 9999 when it names none);
+    /// a bare path such as `/health` needs --peer or --service.
     url: String,
     /// Connect to this peer: `ip:port`, `host:port` or `unix:/path`.
     #[arg(long, value_name = "ADDR")]
@@ -228,8 +229,12 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     zap_http::server::Builder::new()
         .shutdown_grace(Some(Duration::from_secs(10)))
         .serve_with_shutdown(listener, app, async {
-            let _ = tokio::signal::ctrl_c().await;
-            eprintln!("interrupted: finishing in-flight requests");
+            // Unable to watch for signals, stop at once rather than run a server that only
+            // a kill can end.
+            match crate::signal::shutdown().await {
+                Ok(signal) => eprintln!("{signal}: finishing in-flight requests"),
+                Err(e) => eprintln!("{e}; stopping now"),
+            }
         })
         .await
         .map_err(err)?;
@@ -317,7 +322,16 @@ async fn fetch(method: http::Method, args: FetchArgs) -> Result<ExitCode, CliErr
             dc.shutdown();
             resp
         }
-        (None, None) => return Err(CliError::new("give --peer ADDR or --service TYPE")),
+        (None, None) => {
+            if req.uri().authority().is_none() {
+                return Err(CliError::new(format!(
+                    "{:?} names no host to dial: give a full URL such as \
+                     zap://127.0.0.1:9999/health, or --peer ADDR, or --service TYPE",
+                    args.url
+                )));
+            }
+            client.request(req).await.map_err(err)?
+        }
     };
     print_response(resp, args.include, args.json).await?;
     Ok(ExitCode::SUCCESS)
@@ -510,8 +524,9 @@ mod tests {
     }
 
     #[test]
-    fn fetch_needs_exactly_one_target() {
-        assert!(parse(&["http", "get", "/health"]).is_err());
+    fn fetch_takes_at_most_one_target() {
+        // Without a target the URL's authority is dialed (checked when the request is built).
+        assert!(parse(&["http", "get", "zap://127.0.0.1:9/health"]).is_ok());
         assert!(
             parse(&[
                 "http",

@@ -15,6 +15,7 @@ mod netrunner;
 mod output;
 mod relay;
 mod rpc;
+mod signal;
 mod zwing;
 
 use std::process::ExitCode;

@@ -106,7 +106,8 @@ struct Conn {
     /// The server's address.
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADDR)]
     connect: String,
-    /// This client's Z-Wing identity (created with FILE.pub beside it if missing).
+    /// This client's Z-Wing identity; required unless --cleartext (created, with FILE.pub
+    /// beside it, if missing).
     #[arg(long, value_name = "FILE", required_unless_present = "cleartext")]
     identity: Option<PathBuf>,
     /// Talk only to the server with this identity or public file.
@@ -541,10 +542,8 @@ async fn serve(a: ServerArgs) -> Result<ExitCode, CliError> {
         "clients pin it with --pin {}",
         public_path(&a.identity).display()
     );
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| CliError::new(format!("cannot wait for Ctrl-C: {e}")))?;
-    eprintln!("shutting down");
+    let signal = crate::signal::shutdown().await?;
+    eprintln!("{signal}: shutting down");
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -27,7 +27,37 @@ pub(crate) fn err(e: impl fmt::Display) -> CliError {
     CliError::new(e.to_string())
 }
 
-/// Prints rows as a table whose columns are as wide as their widest cell.
+/// The width tables are fitted to: `COLUMNS` when the shell exports it, else 100.
+fn table_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+        .filter(|&c: &usize| c >= 40)
+        .unwrap_or(100)
+}
+
+/// Splits `text` into lines of at most `width` characters at spaces (a longer word gets a
+/// line of its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
+}
+
+/// Prints rows as a table whose columns are as wide as their widest cell, except the last,
+/// which wraps (continuation lines under itself) so the table fits the terminal: details
+/// such as the demo's run to hundreds of characters.
 pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -37,29 +67,35 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
             }
         }
     }
-    let line = |cells: &mut dyn Iterator<Item = &str>| {
+    let last = widths.len().saturating_sub(1);
+    let indent: usize = widths[..last].iter().map(|w| w + 2).sum();
+    let last_width = table_width().saturating_sub(indent).max(30);
+    if let Some(w) = widths.get_mut(last) {
+        *w = (*w).min(last_width);
+    }
+    let line = |cells: &[&str]| {
         let mut out = String::new();
-        for (i, cell) in cells.enumerate() {
+        for (i, cell) in cells.iter().enumerate() {
             let w = widths.get(i).copied().unwrap_or(0);
-            if i + 1 == widths.len() {
-                out.push_str(cell);
+            if i == last {
+                let mut parts = wrap(cell, last_width).into_iter();
+                out.push_str(&parts.next().unwrap_or_default());
+                for part in parts {
+                    out.push('\n');
+                    out.push_str(&" ".repeat(indent));
+                    out.push_str(&part);
+                }
             } else {
                 out.push_str(&format!("{cell:<w$}  "));
             }
         }
         println!("{}", out.trim_end());
     };
-    line(&mut header.iter().copied());
-    line(
-        &mut widths
-            .iter()
-            .map(|w| "─".repeat(*w))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str),
-    );
+    line(header);
+    let rules: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
+    line(&rules.iter().map(String::as_str).collect::<Vec<_>>());
     for row in rows {
-        line(&mut row.iter().map(String::as_str));
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
 }
 
@@ -91,6 +127,17 @@ pub(crate) fn ms(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrap_breaks_at_spaces_within_the_width() {
+        let text = "one two three four five six seven eight nine ten";
+        let lines = wrap(text, 14);
+        assert!(lines.iter().all(|l| l.chars().count() <= 14), "{lines:?}");
+        assert_eq!(lines.join(" "), text);
+        // A word longer than the width stands alone rather than being cut.
+        assert_eq!(wrap("a abcdefghij b", 4), ["a", "abcdefghij", "b"]);
+        assert_eq!(wrap("", 10), [""]);
+    }
 
     #[test]
     fn durations_parse_with_units() {

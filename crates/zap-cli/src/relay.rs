@@ -259,7 +259,7 @@ async fn serve(a: ServeArgs) -> Result<ExitCode, CliError> {
         None => println!("  cluster    off (needs --cluster-headless or --cluster-peers)"),
     }
     println!("press Ctrl-C to stop");
-    wait_for_signal().await?;
+    crate::signal::shutdown().await?;
     if let Some(c) = &cluster {
         eprintln!(
             "leaving the cluster: {} links",
@@ -270,22 +270,6 @@ async fn serve(a: ServeArgs) -> Result<ExitCode, CliError> {
     eprintln!("shutting down: closing {} peers", server.store().len());
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_signal() -> Result<(), CliError> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| CliError::new(format!("cannot watch for SIGTERM: {e}")))?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map_err(|e| CliError::new(format!("cannot watch for Ctrl-C: {e}"))),
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| CliError::new(format!("cannot watch for Ctrl-C: {e}")))
 }
 
 async fn peer(a: PeerArgs) -> Result<ExitCode, CliError> {

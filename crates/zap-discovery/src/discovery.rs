@@ -56,56 +56,37 @@ pub trait Discovery: Send + Sync {
     fn is_stopped(&self) -> bool;
 }
 
-impl<D: Discovery + ?Sized> Discovery for Arc<D> {
-    fn service_type(&self) -> &str {
-        (**self).service_type()
-    }
-    fn peers(&self) -> Snapshot {
-        (**self).peers()
-    }
-    fn peer_count(&self) -> usize {
-        (**self).peer_count()
-    }
-    fn subscribe(&self) -> Subscription {
-        (**self).subscribe()
-    }
-    fn refresh(&self) -> BoxFuture<'_, Result<Snapshot, Error>> {
-        (**self).refresh()
-    }
-    fn last_error(&self) -> Option<Error> {
-        (**self).last_error()
-    }
-    fn stop(&self) {
-        (**self).stop()
-    }
-    fn is_stopped(&self) -> bool {
-        (**self).is_stopped()
-    }
+/// Forwards every method of [`Discovery`] through a smart pointer, so an `Arc` or a `Box`
+/// of a discovery is a discovery too.
+macro_rules! forward_discovery {
+    ($($ptr:ident),*) => {$(
+        impl<D: Discovery + ?Sized> Discovery for $ptr<D> {
+            fn service_type(&self) -> &str {
+                (**self).service_type()
+            }
+            fn peers(&self) -> Snapshot {
+                (**self).peers()
+            }
+            fn peer_count(&self) -> usize {
+                (**self).peer_count()
+            }
+            fn subscribe(&self) -> Subscription {
+                (**self).subscribe()
+            }
+            fn refresh(&self) -> BoxFuture<'_, Result<Snapshot, Error>> {
+                (**self).refresh()
+            }
+            fn last_error(&self) -> Option<Error> {
+                (**self).last_error()
+            }
+            fn stop(&self) {
+                (**self).stop()
+            }
+            fn is_stopped(&self) -> bool {
+                (**self).is_stopped()
+            }
+        }
+    )*};
 }
 
-impl<D: Discovery + ?Sized> Discovery for Box<D> {
-    fn service_type(&self) -> &str {
-        (**self).service_type()
-    }
-    fn peers(&self) -> Snapshot {
-        (**self).peers()
-    }
-    fn peer_count(&self) -> usize {
-        (**self).peer_count()
-    }
-    fn subscribe(&self) -> Subscription {
-        (**self).subscribe()
-    }
-    fn refresh(&self) -> BoxFuture<'_, Result<Snapshot, Error>> {
-        (**self).refresh()
-    }
-    fn last_error(&self) -> Option<Error> {
-        (**self).last_error()
-    }
-    fn stop(&self) {
-        (**self).stop()
-    }
-    fn is_stopped(&self) -> bool {
-        (**self).is_stopped()
-    }
-}
+forward_discovery!(Arc, Box);

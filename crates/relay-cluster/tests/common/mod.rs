@@ -2,20 +2,21 @@
 //! clients, rcgen certificates and a raw WebSocket client for sending bad frames.
 #![allow(dead_code, unreachable_pub)]
 
+mod events;
+pub use events::*;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use relay_cluster::{
-    Client, ClientConfig, Event, HealthCheckConfig, HmacValidator, PeerId, RelayConfig, Server,
+    Client, ClientConfig, HealthCheckConfig, HmacValidator, PeerId, RelayConfig, Server,
     ServerConfig, wire,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub const SECRET: &str = "test-secret";
-/// Upper bound for any single wait in a test; failures surface as timeouts, never hangs.
-pub const WAIT: Duration = Duration::from_secs(5);
 
 pub fn auth() -> HmacValidator {
     HmacValidator::new(SECRET)
@@ -96,22 +97,6 @@ pub async fn connect_tls(url: &str, name: &str, tls: &rustls::ClientConfig) -> C
     )
     .await
     .unwrap_or_else(|e| panic!("{name} cannot connect to {url}: {e}"))
-}
-
-pub async fn next(client: &mut Client) -> Event {
-    tokio::time::timeout(WAIT, client.recv())
-        .await
-        .expect("an event within the wait")
-        .expect("the connection is up")
-}
-
-/// The next Transport message, skipping presence events.
-pub async fn next_transport(client: &mut Client) -> (PeerId, Vec<u8>) {
-    loop {
-        if let Event::Transport { from, payload } = next(client).await {
-            return (from, payload.to_vec());
-        }
-    }
 }
 
 /// A WebSocket client written by hand, so tests can put any bytes on the wire.

@@ -3,7 +3,10 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod dns;
+#[path = "../common/events.rs"]
+mod events;
 pub mod proxy;
+pub use events::*;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -12,15 +15,13 @@ use std::time::Duration;
 use futures_util::future::select_all;
 use relay_cluster::fabric::{ClusterBootstrap, ClusterConfig, Fabric, FabricStatus, Siblings};
 use relay_cluster::{
-    Client, ClientConfig, Event, HealthCheckConfig, HmacValidator, PeerId, RelayConfig, Server,
+    Client, ClientConfig, HealthCheckConfig, HmacValidator, PeerId, RelayConfig, Server,
     ServerConfig,
 };
 use zap_discovery::{Peer, StaticDiscovery};
 
 pub const PEER_SECRET: &str = "peer-secret";
 pub const CLUSTER_SECRET: &str = "cluster-secret";
-/// Upper bound of any single wait; a failure shows as a timeout, never a hang.
-pub const WAIT: Duration = Duration::from_secs(5);
 
 pub fn ip(last: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, last])
@@ -175,37 +176,6 @@ pub async fn wait_fabrics(
             panic!("pods did not reach the wanted state within {WAIT:?}: {now:#?}");
         }
     }
-}
-
-pub async fn next(client: &mut Client) -> Event {
-    tokio::time::timeout(WAIT, client.recv())
-        .await
-        .expect("an event within the wait")
-        .expect("the connection is up")
-}
-
-/// The next Transport message, skipping presence events.
-pub async fn next_transport(client: &mut Client) -> (PeerId, Vec<u8>) {
-    loop {
-        if let Event::Transport { from, payload } = next(client).await {
-            return (from, payload.to_vec());
-        }
-    }
-}
-
-/// Waits for a presence event naming `peer`; `online` picks which kind.
-pub async fn presence(client: &mut Client, peer: &PeerId, online: bool) {
-    loop {
-        match next(client).await {
-            Event::PeersOnline(ids) if online && ids.contains(peer) => return,
-            Event::PeersWentOffline(ids) if !online && ids.contains(peer) => return,
-            _ => {}
-        }
-    }
-}
-
-pub fn id(name: &str) -> PeerId {
-    PeerId::from_identity(name)
 }
 
 /// A port free on every one of `ips` a moment ago (pods share the fabric port, as in
