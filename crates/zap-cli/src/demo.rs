@@ -59,6 +59,16 @@ fn steps() -> Vec<Step> {
             run: || Box::pin(crate::rpc::demo_step()),
         },
         Step {
+            name: "tls",
+            what: "a call over mutual TLS 1.3 (X25519MLKEM768 preferred) with both certificate identities verified",
+            run: || Box::pin(crate::rpc::tls_demo_step()),
+        },
+        Step {
+            name: "quic",
+            what: "calls over QUIC, one stream each, with the same certificates and identities",
+            run: || Box::pin(crate::rpc::quic_demo_step()),
+        },
+        Step {
             name: "http",
             what: "an axum app served over ZAP-HTTP, found over mDNS (lo) and fetched via the discovery dialer",
             run: || Box::pin(crate::http::demo_step()),

@@ -7,6 +7,7 @@
 // A command-line program talks to people on standard output and standard error.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod cert;
 mod demo;
 mod discovery;
 mod http;
@@ -37,27 +38,29 @@ enum Command {
     Demo(demo::Args),
     /// Decode hex ZAP messages or node frames and report what they hold.
     Inspect(inspect::Args),
+    /// Serve Echo, Ping, Sleep and Fail over native ZAP RPC until SIGINT or SIGTERM.
+    Serve(rpc::ServeArgs),
+    /// Call a procedure on a ZAP RPC server found by address or over mDNS.
+    Call(rpc::CallArgs),
+    /// A development CA and certificates for trying mutual TLS and QUIC locally.
+    Cert(cert::Args),
+    /// HTTP over ZAP: serve an app or a directory, or send GET/POST like curl.
+    Http(http::Args),
     /// Announce a node over mDNS until interrupted, then say goodbye (loopback by default).
     Announce(discovery::AnnounceArgs),
     /// List the nodes of a service type found over mDNS (loopback by default).
     Browse(discovery::BrowseArgs),
     /// Resolve a headless service (A/AAAA) or SRV name through DNS.
     Resolve(discovery::ResolveArgs),
-    /// Generate a Z-Wing identity: FILE (secret) and FILE.pub (public half).
-    Keygen(zwing::KeygenArgs),
-    /// Show a Z-Wing identity file's fingerprint (SHA-256 of its public form) and key sizes.
-    Keyinfo(zwing::KeyinfoArgs),
     /// Run an openZro-compatible relay, issue its tokens, or act as a relay peer.
     Relay(relay::Args),
     /// The netrunner control plane over Z-Wing: a server over a simulated cluster, and a
     /// client command per RPC.
     Netrunner(netrunner::Args),
-    /// HTTP over ZAP: serve an app or a directory, or send GET/POST like curl.
-    Http(http::Args),
-    /// Serve Echo, Ping, Sleep and Fail over native ZAP RPC until SIGINT or SIGTERM.
-    Serve(rpc::ServeArgs),
-    /// Call a procedure on a ZAP RPC server found by address or over mDNS.
-    Call(rpc::CallArgs),
+    /// Generate a Z-Wing identity: FILE (secret) and FILE.pub (public half).
+    Keygen(zwing::KeygenArgs),
+    /// Show a Z-Wing identity file's fingerprint (SHA-256 of its public form) and key sizes.
+    Keyinfo(zwing::KeyinfoArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,16 +69,17 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(demo::run(args))),
         Command::Inspect(args) => inspect::run(args),
+        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(rpc::serve(args))),
+        Command::Call(args) => runtime().and_then(|rt| rt.block_on(rpc::call(args))),
+        Command::Cert(args) => cert::run(args),
+        Command::Http(args) => runtime().and_then(|rt| rt.block_on(http::run(args))),
         Command::Announce(args) => runtime().and_then(|rt| rt.block_on(discovery::announce(args))),
         Command::Browse(args) => runtime().and_then(|rt| rt.block_on(discovery::browse(args))),
         Command::Resolve(args) => runtime().and_then(|rt| rt.block_on(discovery::resolve(args))),
-        Command::Keygen(args) => zwing::keygen(args),
-        Command::Keyinfo(args) => zwing::keyinfo(args),
         Command::Relay(args) => runtime().and_then(|rt| rt.block_on(relay::run(args))),
         Command::Netrunner(args) => runtime().and_then(|rt| rt.block_on(netrunner::run(args))),
-        Command::Http(args) => runtime().and_then(|rt| rt.block_on(http::run(args))),
-        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(rpc::serve(args))),
-        Command::Call(args) => runtime().and_then(|rt| rt.block_on(rpc::call(args))),
+        Command::Keygen(args) => zwing::keygen(args),
+        Command::Keyinfo(args) => zwing::keyinfo(args),
     };
     match outcome {
         Ok(code) => code,

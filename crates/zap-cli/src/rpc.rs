@@ -1,9 +1,9 @@
-//! `zap serve` and `zap call`: native ZAP RPC from the command line, and the demo's `rpc`
-//! step.
+//! `zap serve` and `zap call`: native ZAP RPC from the command line over TCP, mutual
+//! TLS, QUIC or a Unix socket, and the demo's `rpc`, `tls` and `quic` steps.
 //!
 //! mDNS stays on the loopback interface unless `--mdns-iface` names others.
 
-use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use zap_discovery::ServiceType;
 use zap_discovery::mdns::{Interfaces, Mdns, MdnsConfig};
 use zap_rpc::{
-    Client, ClientOptions, Context, Error as RpcError, ErrorKind, MessageBuf, Server,
-    ServerBuilder, Status,
+    Client, ClientOptions, Context, Error as RpcError, ErrorKind, MessageBuf, PeerInfo, Scheme,
+    Server, ServerBuilder, Status, TlsClientConfig, TlsServerConfig, TransportAddr,
 };
 
 use crate::demo::StepResult;
@@ -31,12 +31,74 @@ fn parse_service_type(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Mutual TLS settings shared by `zap serve` and `zap call` (files from `zap cert`).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TlsArgs {
+    /// Our certificate (PEM), for mutual TLS or QUIC.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "ca"])]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The CA whose certificates we accept from the other side (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    ca: Option<PathBuf>,
+    /// Use QUIC (UDP, a stream per call) instead of TLS over TCP; needs the TLS files.
+    #[arg(long, requires = "tls_cert")]
+    quic: bool,
+}
+
+impl TlsArgs {
+    /// The transport the options ask for: TCP without certificates, TLS or QUIC with them.
+    fn scheme(&self) -> Scheme {
+        match (&self.tls_cert, self.quic) {
+            (None, _) => Scheme::Tcp,
+            (Some(_), false) => Scheme::Tls,
+            (Some(_), true) => Scheme::Quic,
+        }
+    }
+
+    fn files(&self) -> Option<(&PathBuf, &PathBuf, &PathBuf)> {
+        Some((
+            self.tls_cert.as_ref()?,
+            self.tls_key.as_ref()?,
+            self.ca.as_ref()?,
+        ))
+    }
+
+    fn server(&self) -> Result<Option<TlsServerConfig>, CliError> {
+        self.files()
+            .map(|(c, k, ca)| TlsServerConfig::from_pem_files(c, k, ca).map_err(err))
+            .transpose()
+    }
+
+    fn client(&self) -> Result<Option<TlsClientConfig>, CliError> {
+        self.files()
+            .map(|(c, k, ca)| TlsClientConfig::from_pem_files(c, k, ca).map_err(err))
+            .transpose()
+    }
+}
+
+/// A plain address (no scheme written) takes the transport the TLS options choose.
+fn with_default_scheme(text: &str, addr: TransportAddr, scheme: Scheme) -> TransportAddr {
+    if text.contains("://") || text.starts_with("unix:") {
+        return addr;
+    }
+    match addr {
+        TransportAddr::Tcp(a) => TransportAddr::with_scheme(scheme, a).unwrap_or(addr),
+        other => other,
+    }
+}
+
 /// Options of `zap serve`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
-    /// The TCP address to listen on, e.g. `127.0.0.1:9999` (port 0 picks a free one).
+    /// Where to listen: `127.0.0.1:9999` (TCP; TLS or QUIC with the TLS options; port 0
+    /// picks a free one), `zaps://…`, `zapq://…` or `unix:/path` (mode 0600).
     #[arg(long, value_name = "ADDR")]
-    listen: SocketAddr,
+    listen: TransportAddr,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// The service type to announce, e.g. `_echo._tcp` (a bare `name` means `_name._tcp`).
     #[arg(long = "service", value_name = "TYPE", default_value = DEFAULT_SERVICE, value_parser = parse_service_type)]
     service: String,
@@ -65,9 +127,17 @@ pub(crate) struct ServeArgs {
 #[command(group = clap::ArgGroup::new("target").required(true).args(["peer", "service"]))]
 #[command(group = clap::ArgGroup::new("body").args(["data", "u32"]))]
 pub(crate) struct CallArgs {
-    /// Call the server at this address (repeat for several; calls go round robin).
+    /// Call the server at this address: `host:port` (TCP; TLS or QUIC with the TLS
+    /// options), `zaps://…`, `zapq://…` or `unix:/path`. Repeat for several; calls go
+    /// round robin.
     #[arg(long, value_name = "ADDR")]
-    peer: Vec<SocketAddr>,
+    peer: Vec<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// The name the server's certificate must have. Default: the host name in --peer,
+    /// else the address (the certificate then needs it as an IP SAN).
+    #[arg(long, value_name = "NAME", requires = "tls_cert")]
+    server_name: Option<String>,
     /// Find servers of this service type over mDNS.
     #[arg(long = "service", value_name = "TYPE", value_parser = parse_service_type)]
     service: Option<String>,
@@ -185,11 +255,27 @@ fn init_logging(verbose: bool) {
 /// `zap serve`.
 pub(crate) async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     init_logging(args.verbose);
-    let mut builder = Server::builder(&args.service).listen(args.listen);
+    let scheme = args.tls.scheme();
+    let listen = match args.listen.clone() {
+        TransportAddr::Tcp(a) => {
+            TransportAddr::with_scheme(scheme, a).unwrap_or(args.listen.clone())
+        }
+        other => other,
+    };
+    let mut builder = Server::builder(&args.service).listen_on(listen.clone());
+    if let Some(tls) = args.tls.server()? {
+        builder = if listen.scheme() == Scheme::Quic {
+            builder.quic(tls)
+        } else {
+            builder.tls(tls)
+        };
+    }
     if let Some(id) = &args.node_id {
         builder = builder.node_id(id.clone());
     }
-    builder = if args.no_mdns {
+    // A Unix socket cannot be announced over mDNS.
+    let no_mdns = args.no_mdns || listen.scheme() == Scheme::Unix;
+    builder = if no_mdns {
         builder.no_mdns()
     } else {
         builder.mdns(
@@ -203,7 +289,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         .start()
         .await
         .map_err(err)?;
-    let mdns = if args.no_mdns {
+    let mdns = if no_mdns {
         "off".to_string()
     } else {
         format!("{} port {}", args.mdns_iface, args.mdns_port)
@@ -257,11 +343,13 @@ pub(crate) async fn call(args: CallArgs) -> Result<ExitCode, CliError> {
         (None, None) => MessageBuf::empty(),
     };
     let started = Instant::now();
+    let mut peer: Option<PeerInfo> = None;
     let result = async {
         let client = connect(&args).await?;
         let r = client
             .call_with_timeout(args.procedure.as_str(), message, Some(args.timeout))
             .await;
+        peer = client.connections().first().map(|c| c.peer().clone());
         client.close();
         r
     };
@@ -276,11 +364,14 @@ pub(crate) async fn call(args: CallArgs) -> Result<ExitCode, CliError> {
         Ok(response) => {
             let hex = hex::encode(response.as_bytes());
             if args.json {
-                let doc = serde_json::json!({
+                let mut doc = serde_json::json!({
                     "ok": true,
                     "response_hex": hex,
                     "elapsed_ms": elapsed_ms,
                 });
+                if let Some(p) = &peer {
+                    doc["peer"] = describe_peer(p);
+                }
                 println!("{doc}");
             } else {
                 println!("{hex}");
@@ -304,6 +395,26 @@ pub(crate) async fn call(args: CallArgs) -> Result<ExitCode, CliError> {
     }
 }
 
+/// What `zap call --json` reports of the server: its node id, transport and, over TLS
+/// and QUIC, the verified certificate identity.
+fn describe_peer(p: &PeerInfo) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "node_id": p.node_id,
+        "address": p.addr.to_string(),
+        "transport": p.addr.transport(),
+    });
+    if let Some(tls) = p.tls() {
+        v["identity"] = p.identity().into();
+        v["certificate_sha256"] = tls.certificate.fingerprint_hex().into();
+        v["key_exchange"] = tls.key_exchange.clone().into();
+    }
+    if let Some(c) = p.credentials() {
+        v["uid"] = c.uid.into();
+        v["pid"] = c.pid.into();
+    }
+    v
+}
+
 async fn connect(args: &CallArgs) -> Result<Client, RpcError> {
     let mut options = ClientOptions::new()
         .call_timeout(args.timeout)
@@ -323,13 +434,47 @@ async fn connect(args: &CallArgs) -> Result<Client, RpcError> {
                     .with_interfaces(args.mdns_iface.clone())
                     .with_port(args.mdns_port),
             );
-            service.clone()
+            (service.clone(), args.server_name.clone())
         }
         None => {
-            options = options.static_peers(args.peer.iter().copied());
-            DEFAULT_SERVICE.to_string()
+            let scheme = args.tls.scheme();
+            let mut addrs = Vec::new();
+            let mut host_names = Vec::new();
+            for text in &args.peer {
+                let (found, host) = TransportAddr::resolve(text)
+                    .await
+                    .map_err(|e| RpcError::Config(format!("--peer {text}: {e}")))?;
+                host_names.extend(host);
+                addrs.extend(
+                    found
+                        .into_iter()
+                        .map(|a| with_default_scheme(text, a, scheme)),
+                );
+            }
+            options = options.peers(addrs);
+            let server_name = args.server_name.clone().or_else(|| {
+                host_names.dedup();
+                (host_names.len() == 1).then(|| host_names.remove(0))
+            });
+            (DEFAULT_SERVICE.to_string(), server_name)
         }
     };
+    let (service, server_name) = service;
+    if let Some(tls) = args
+        .tls
+        .client()
+        .map_err(|e| RpcError::Config(e.to_string()))?
+    {
+        let tls = match server_name {
+            Some(name) => tls.with_server_name(&name)?,
+            None => tls,
+        };
+        options = if args.tls.quic {
+            options.quic(tls)
+        } else {
+            options.tls(tls)
+        };
+    }
     Client::connect(&service, options).await
 }
 
@@ -460,4 +605,160 @@ async fn wait_event(
     .ok()
     .flatten()
     .ok_or_else(|| CliError::new("the Sleep handler did not report in time"))
+}
+
+/// A development CA with a server and a client certificate, in memory, as TLS settings.
+struct DemoPki {
+    server: TlsServerConfig,
+    client: TlsClientConfig,
+    /// A client certificate from a CA the server does not trust.
+    rogue: TlsClientConfig,
+}
+
+fn demo_pki() -> Result<DemoPki, CliError> {
+    let ca = crate::cert::DevCa::new("zap demo CA", 1)?;
+    let server = ca.issue("demo-server", &["127.0.0.1".to_string()], 1)?;
+    let client = ca.issue("demo-client", &["spiffe://demo/client".to_string()], 1)?;
+    let other = crate::cert::DevCa::new("another CA", 1)?;
+    let rogue = other.issue("demo-client", &[], 1)?;
+    let pem = |i: &crate::cert::Issued, ca: &str| {
+        (
+            i.cert_pem.clone().into_bytes(),
+            i.key_pem.clone().into_bytes(),
+            ca.as_bytes().to_vec(),
+        )
+    };
+    let (c, k, a) = pem(&server, &ca.cert_pem);
+    let server = TlsServerConfig::from_pem(&c, &k, &a).map_err(err)?;
+    let (c, k, a) = pem(&client, &ca.cert_pem);
+    let client = TlsClientConfig::from_pem(&c, &k, &a).map_err(err)?;
+    // The rogue client trusts the real CA for the server, so only its own certificate is
+    // wrong.
+    let (c, k, _) = pem(&rogue, &other.cert_pem);
+    let rogue = TlsClientConfig::from_pem(&c, &k, ca.cert_pem.as_bytes()).map_err(err)?;
+    Ok(DemoPki {
+        server,
+        client,
+        rogue,
+    })
+}
+
+/// One line about both sides' verified identities.
+fn identities(server_saw: &PeerInfo, client_saw: &PeerInfo) -> String {
+    let kx = |p: &PeerInfo| {
+        p.tls()
+            .and_then(|t| t.key_exchange.clone())
+            .unwrap_or_else(|| "not exposed by quinn (same rustls groups as TLS)".into())
+    };
+    format!(
+        "server verified client {:?} (claimed node id {:?}: {:?}), client verified server {:?}; \
+         key exchange {}",
+        server_saw.identity(),
+        server_saw.node_id,
+        server_saw.node_id_status(),
+        client_saw.identity(),
+        kx(client_saw),
+    )
+}
+
+async fn demo_secure(quic: bool) -> StepResult {
+    let pki = demo_pki()?;
+    let builder = Server::builder("_zapdemo._tcp")
+        .node_id("demo-server")
+        .no_mdns();
+    let builder = if quic {
+        builder.quic(pki.server)
+    } else {
+        builder.tls(pki.server)
+    };
+    let server = builtin(builder, None)
+        .map_err(err)?
+        .start()
+        .await
+        .map_err(err)?;
+    let options = |tls: TlsClientConfig| {
+        let o = ClientOptions::new()
+            .node_id("demo-client")
+            .static_peers(server.tcp_addr())
+            .connect_attempts(1)
+            .call_timeout(Duration::from_secs(3));
+        if quic { o.quic(tls) } else { o.tls(tls) }
+    };
+    let client = Client::connect("_zapdemo._tcp", options(pki.client))
+        .await
+        .map_err(err)?;
+    let t = Instant::now();
+    let reply = client
+        .call("Echo", MessageBuf::with_u32(7, 0))
+        .await
+        .map_err(err)?;
+    let first = t.elapsed();
+    if reply != MessageBuf::with_u32(7, 0) {
+        return Err(CliError::new("Echo answered something else"));
+    }
+    let t = Instant::now();
+    client
+        .call("Ping", MessageBuf::empty())
+        .await
+        .map_err(err)?;
+    let warm = t.elapsed();
+    let server_saw = server
+        .connections()
+        .into_iter()
+        .next()
+        .ok_or_else(|| CliError::new("the server lists no connection"))?;
+    let client_saw = client
+        .connections()
+        .first()
+        .map(|c| c.peer().clone())
+        .ok_or_else(|| CliError::new("the client lists no connection"))?;
+    if server_saw.certificate().is_none() || client_saw.certificate().is_none() {
+        return Err(CliError::new("a side saw no certificate"));
+    }
+
+    // QUIC: many calls at once, each on its own stream.
+    let mut concurrency = String::new();
+    if quic {
+        let before = server.stats().streams;
+        let t = Instant::now();
+        let calls = (0..32).map(|_| client.call("Sleep", MessageBuf::with_u32(50, 0)));
+        for r in futures_util::future::join_all(calls).await {
+            r.map_err(err)?;
+        }
+        concurrency = format!(
+            "; 32 concurrent 50 ms calls on {} streams of one connection in {:.0} ms",
+            server.stats().streams - before,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+
+    // A certificate from another CA gets nowhere.
+    let rogue = Client::connect("_zapdemo._tcp", options(pki.rogue))
+        .await
+        .map_err(err)?;
+    let refused = match rogue.call("Ping", MessageBuf::empty()).await {
+        Err(e) if e.kind() == ErrorKind::Connection => "refused",
+        Err(_) => return Err(CliError::new("the rogue client failed for another reason")),
+        Ok(_) => return Err(CliError::new("a certificate from another CA was accepted")),
+    };
+    rogue.close();
+    client.close();
+    server.shutdown(Duration::from_secs(1)).await;
+    Ok(format!(
+        "{}; first call (with handshake) {:.1} ms, next {:.2} ms{concurrency}; a client \
+         certificate from another CA: {refused}",
+        identities(&server_saw, &client_saw),
+        first.as_secs_f64() * 1e3,
+        warm.as_secs_f64() * 1e3,
+    ))
+}
+
+/// The demo's `tls` step: a call over mutual TLS with both verified identities.
+pub(crate) async fn tls_demo_step() -> StepResult {
+    demo_secure(false).await
+}
+
+/// The demo's `quic` step: calls over QUIC, a stream each, with both verified identities.
+pub(crate) async fn quic_demo_step() -> StepResult {
+    demo_secure(true).await
 }

@@ -1,10 +1,11 @@
 //! Call latency and throughput of zap-rpc next to its floor: a raw length-prefixed echo
-//! over a plain tokio TCP socket on the same loopback, in the same process and run.
+//! over a plain tokio TCP socket on the same loopback, in the same process and run; and
+//! the same calls over mutual TLS and QUIC next to plain TCP.
 //!
 //! * `latency/*`: one call at a time (request, wait, response) with a 24-byte message.
 //! * `throughput/*`: 64 calls in flight at once per iteration.
 //!
-//! Ratios (ours / raw) are what docs/benchmarks.md records.
+//! Ratios (ours / raw, TLS / TCP, QUIC / TCP) are what docs/benchmarks.md records.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,6 +17,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use zap_rpc::{Client, ClientOptions, ConnectionOptions, Context, MessageBuf, Server, Status};
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../tests/support/pki.rs"]
+mod pki;
 
 const BATCH: usize = 64;
 
@@ -115,27 +120,27 @@ impl AdvanceTo for BytesMut {
     }
 }
 
-async fn zap_server() -> Server {
+fn echo_server() -> zap_rpc::ServerBuilder {
     Server::builder("_bench._tcp")
         .no_mdns()
         .register("Echo", |_: Context, req: MessageBuf| async move {
             Ok::<_, Status>(req)
         })
         .expect("register")
-        .start()
-        .await
-        .expect("server")
+}
+
+async fn zap_server() -> Server {
+    echo_server().start().await.expect("server")
 }
 
 async fn zap_client(server: &Server, conn: ConnectionOptions) -> Client {
-    let client = Client::connect(
-        "_bench._tcp",
-        ClientOptions::new()
-            .static_peers(server.tcp_addr())
-            .connection_options(conn),
-    )
-    .await
-    .expect("client");
+    warm(ClientOptions::new().connection_options(conn), server).await
+}
+
+async fn warm(options: ClientOptions, server: &Server) -> Client {
+    let client = Client::connect("_bench._tcp", options.peers([server.local_addr().clone()]))
+        .await
+        .expect("client");
     client
         .call("Echo", MessageBuf::empty())
         .await
@@ -151,6 +156,26 @@ fn calls(c: &mut Criterion) {
         let rust = zap_client(&server, ConnectionOptions::new()).await;
         let go = zap_client(&server, ConnectionOptions::new().go_wire()).await;
         (server, rust, go, raw_echo_server().await)
+    });
+    let cluster = pki::Cluster::new();
+    let (tls_server, tls, quic_server, quic) = rt.block_on(async {
+        let tls_server = echo_server()
+            .tls(cluster.server.clone())
+            .start()
+            .await
+            .expect("TLS server");
+        let tls = warm(ClientOptions::new().tls(cluster.alice.clone()), &tls_server).await;
+        let quic_server = echo_server()
+            .quic(cluster.server.clone())
+            .start()
+            .await
+            .expect("QUIC server");
+        let quic = warm(
+            ClientOptions::new().quic(cluster.alice.clone()),
+            &quic_server,
+        )
+        .await;
+        (tls_server, tls, quic_server, quic)
     });
     let mut raw = rt.block_on(RawClient::connect(raw_addr, msg.as_bytes()));
 
@@ -170,6 +195,14 @@ fn calls(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { go.call("Echo", msg.clone()).await.expect("call") })
     });
+    latency.bench_function("zap_rpc_tls", |b| {
+        b.to_async(&rt)
+            .iter(|| async { tls.call("Echo", msg.clone()).await.expect("call") })
+    });
+    latency.bench_function("zap_rpc_quic", |b| {
+        b.to_async(&rt)
+            .iter(|| async { quic.call("Echo", msg.clone()).await.expect("call") })
+    });
     latency.finish();
 
     let mut throughput = c.benchmark_group("throughput");
@@ -180,18 +213,28 @@ fn calls(c: &mut Criterion) {
     throughput.bench_function("raw_tcp_echo_pipelined", |b| {
         b.iter(|| rt.block_on(raw.round_trip(BATCH)))
     });
-    throughput.bench_function("zap_rpc_rust_wire", |b| {
-        b.to_async(&rt).iter(|| async {
-            let calls = (0..BATCH).map(|_| rust.call("Echo", msg.clone()));
-            for r in join_all(calls).await {
-                r.expect("call");
-            }
-        })
-    });
+    for (name, client) in [
+        ("zap_rpc_rust_wire", &rust),
+        ("zap_rpc_tls", &tls),
+        ("zap_rpc_quic", &quic),
+    ] {
+        throughput.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                let calls = (0..BATCH).map(|_| client.call("Echo", msg.clone()));
+                for r in join_all(calls).await {
+                    r.expect("call");
+                }
+            })
+        });
+    }
     throughput.finish();
 
-    drop((rust, go));
-    rt.block_on(server.shutdown(Duration::from_secs(1)));
+    drop((rust, go, tls, quic));
+    rt.block_on(async {
+        for s in [server, tls_server, quic_server] {
+            s.shutdown(Duration::from_secs(1)).await;
+        }
+    });
 }
 
 criterion_group!(benches, calls);

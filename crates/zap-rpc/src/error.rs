@@ -96,6 +96,10 @@ pub enum Error {
     /// The client or server was closed.
     #[error("closed")]
     Closed,
+    /// A TLS configuration that cannot be used.
+    #[cfg(feature = "tls")]
+    #[error("{0}")]
+    Tls(#[from] crate::transport::TlsError),
 }
 
 impl Error {
@@ -123,6 +127,8 @@ impl Error {
             | Error::OpcodeCollision { .. }
             | Error::Config(_)
             | Error::Bind { .. } => ErrorKind::Config,
+            #[cfg(feature = "tls")]
+            Error::Tls(_) => ErrorKind::Config,
             Error::Discovery(_) => ErrorKind::NoPeers,
         }
     }
@@ -244,6 +250,26 @@ pub enum ConnectionError {
     /// The client is waiting to reconnect after failures.
     #[error("reconnecting in {0:?} after repeated failures")]
     BackingOff(Duration),
+    /// The peer ended the call's QUIC stream with this application code (see
+    /// [`stream::code`](crate::stream::code)) instead of answering.
+    #[error("the peer ended the call's stream: {}", StreamCode(*.0))]
+    StreamReset(u64),
+}
+
+struct StreamCode(u64);
+
+impl fmt::Display for StreamCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::stream::code;
+        let name = match u32::try_from(self.0) {
+            Ok(code::CANCELLED) => "cancelled",
+            Ok(code::PROTOCOL) => "protocol error",
+            Ok(code::FRAME_TOO_LARGE) => "the request exceeds its frame limit",
+            Ok(code::NO_ANSWER) => "the call failed and the wire cannot carry the error",
+            _ => "unknown code",
+        };
+        write!(f, "{name} (code {:#x})", self.0)
+    }
 }
 
 impl ConnectionError {

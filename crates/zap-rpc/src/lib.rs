@@ -11,6 +11,12 @@
 //! Handlers run concurrently (a slow call never delays a fast one on the same
 //! connection), bounded per connection; a panicking handler becomes an error response.
 //!
+//! The protocol runs over TCP (Go's transport), mutual TLS 1.3 (feature `tls`), QUIC with
+//! a stream per call (feature `quic`) and Unix sockets ([`transport`]). Over TLS and QUIC
+//! the peer's verified certificate is its identity ([`PeerInfo::identity`],
+//! [`PeerInfo::certificate`]); over Unix sockets the kernel reports its uid and pid
+//! ([`PeerInfo::credentials`]); over TCP the node id is only a claim.
+//!
 //! ```
 //! use std::time::Duration;
 //! use zap_rpc::{Client, ClientOptions, Context, ErrorKind, MessageBuf, Server, Status};
@@ -54,7 +60,10 @@
 //!   [`Connection`] per peer with reconnect backoff; `call`, `send`, `broadcast`; a
 //!   `tower::Service`.
 //! * [`frame`] and [`extension`]: the bytes of the Rust wire (pure, fuzzed).
-//! * [`transport`]: the byte streams under it ([`Dialer`], [`Listener`], TCP built in).
+//! * [`transport`]: what carries it ([`Dialer`], [`Listener`], [`TransportAddr`]): TCP,
+//!   mutual TLS, QUIC, Unix sockets; [`stream`]: the QUIC stream rules.
+//! * [`PeerInfo`], [`PeerCertificate`], [`UnixCredentials`]: who the peer is, and what
+//!   proves it; [`PeerVerifier`], [`LocalTrust`], [`AllowList`] decide on it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -64,6 +73,7 @@ mod conn;
 mod error;
 pub mod extension;
 pub mod frame;
+mod identity;
 mod message;
 pub mod metrics;
 mod options;
@@ -71,6 +81,7 @@ mod peer;
 mod procedure;
 mod server;
 mod status;
+pub mod stream;
 pub mod transport;
 mod verifier;
 
@@ -83,6 +94,9 @@ pub use client::{Backoff, Call, Client, ClientOptions};
 pub use conn::Connection;
 pub use error::{ConnectionError, Error, ErrorKind};
 pub use extension::Features;
+#[cfg(feature = "tls")]
+pub use identity::CertificateError;
+pub use identity::{NodeIdStatus, PeerCertificate, TlsInfo, UnixCredentials};
 pub use message::MessageBuf;
 pub use options::{ConnectionOptions, Keepalive};
 pub use peer::{PeerInfo, Wire};
@@ -90,7 +104,13 @@ pub use procedure::{IntoProcedure, Procedure};
 pub use server::handler::{Context, Handler, Request, ServiceHandler};
 pub use server::{Limits, Server, ServerBuilder, ServerStats, ShutdownReport};
 pub use status::{ErrorCode, MAX_STATUS_TEXT, Status};
-pub use transport::{Dialer, Listener, TcpDialer, TcpListener, TransportAddr, Transported};
+pub use transport::{Dialer, Listener, Scheme, TcpDialer, TcpListener, TransportAddr, Transported};
+#[cfg(feature = "quic")]
+pub use transport::{QuicDialer, QuicListener, QuicOptions};
+#[cfg(feature = "tls")]
+pub use transport::{TlsClientConfig, TlsDialer, TlsListener, TlsServerConfig};
+#[cfg(unix)]
+pub use transport::{UnixDialer, UnixListener};
 pub use verifier::{AllowList, LocalTrust, PeerVerifier};
 pub use zap_discovery;
 pub use zap_wire;

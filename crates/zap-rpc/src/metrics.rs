@@ -12,6 +12,7 @@
 //! | `zap_rpc_server_connections_rejected_total` | counter | `reason` |
 //! | `zap_rpc_server_errors_unsent_total` | counter | `code`: errors a Go peer could not be told |
 //! | `zap_rpc_server_handler_panics_total` | counter | `procedure` |
+//! | `zap_rpc_server_streams_total` | counter | | QUIC streams accepted (one per call or send) |
 
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ pub const SERVER_CONNECTIONS_REJECTED: &str = "zap_rpc_server_connections_reject
 pub const SERVER_ERRORS_UNSENT: &str = "zap_rpc_server_errors_unsent_total";
 /// Handler panics by procedure.
 pub const SERVER_HANDLER_PANICS: &str = "zap_rpc_server_handler_panics_total";
+/// QUIC streams accepted by servers (one per call or send).
+pub const SERVER_STREAMS: &str = "zap_rpc_server_streams_total";
 
 pub(crate) fn client_call(procedure: &str, outcome: &'static str, elapsed: Duration) {
     metrics::counter!(CLIENT_CALLS, "procedure" => procedure.to_string(), "outcome" => outcome)
@@ -66,4 +69,9 @@ pub(crate) fn server_error_unsent(code: &'static str) {
 
 pub(crate) fn server_panic(procedure: &str) {
     metrics::counter!(SERVER_HANDLER_PANICS, "procedure" => procedure.to_string()).increment(1);
+}
+
+#[cfg_attr(not(feature = "quic"), allow(dead_code))]
+pub(crate) fn server_stream() {
+    metrics::counter!(SERVER_STREAMS).increment(1);
 }

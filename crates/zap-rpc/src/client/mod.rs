@@ -1,6 +1,7 @@
 //! The client: finds peers through discovery, keeps one connection per peer, picks a peer
 //! per call.
 
+mod dialer;
 mod pool;
 
 use std::future::Future;
@@ -24,7 +25,7 @@ use crate::options::ConnectionOptions;
 use crate::procedure::{IntoProcedure, Procedure};
 use crate::server::random_u32;
 use crate::status::ErrorCode;
-use crate::transport::{Dialer, TcpDialer};
+use crate::transport::{Dialer, Scheme, TransportAddr};
 
 /// How a [`Client`] finds, chooses and talks to peers.
 ///
@@ -38,8 +39,15 @@ pub struct ClientOptions {
     call_timeout: Option<Duration>,
     discovery: Option<Arc<dyn Discovery>>,
     static_list: Option<Vec<Peer>>,
+    /// Static peers configured with a transport address, by peer key.
+    explicit: Vec<(String, TransportAddr)>,
     picker: Arc<dyn Picker>,
-    dialer: Arc<dyn Dialer>,
+    dialer: Option<Arc<dyn Dialer>>,
+    transport: Scheme,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::transport::TlsClientConfig>,
+    #[cfg(feature = "quic")]
+    quic_options: crate::transport::QuicOptions,
     connection: ConnectionOptions,
     attempts: usize,
     backoff: Backoff,
@@ -54,6 +62,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("min_peers", &self.min_peers)
             .field("discover_timeout", &self.discover_timeout)
             .field("call_timeout", &self.call_timeout)
+            .field("transport", &self.transport)
             .field("connection", &self.connection)
             .field("attempts", &self.attempts)
             .field("backoff", &self.backoff)
@@ -70,8 +79,14 @@ impl Default for ClientOptions {
             call_timeout: Some(Duration::from_secs(30)),
             discovery: None,
             static_list: None,
+            explicit: Vec::new(),
             picker: Arc::new(RoundRobin::new()),
-            dialer: Arc::new(TcpDialer::new()),
+            dialer: None,
+            transport: Scheme::Tcp,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "quic")]
+            quic_options: crate::transport::QuicOptions::default(),
             connection: ConnectionOptions::default(),
             attempts: 3,
             backoff: Backoff::default(),
@@ -122,6 +137,7 @@ impl ClientOptions {
     pub fn discovery(mut self, discovery: impl Discovery + 'static) -> Self {
         self.discovery = Some(Arc::new(discovery));
         self.static_list = None;
+        self.explicit.clear();
         self
     }
 
@@ -129,18 +145,80 @@ impl ClientOptions {
     pub fn shared_discovery(mut self, discovery: Arc<dyn Discovery>) -> Self {
         self.discovery = Some(discovery);
         self.static_list = None;
+        self.explicit.clear();
         self
     }
 
     /// A fixed list of peer addresses (static discovery; node ids are learned at
-    /// handshake).
+    /// handshake), dialed over the client's transport (TCP unless
+    /// [`tls`](Self::tls) or [`quic`](Self::quic) chose another).
     pub fn static_peers(self, addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
         // The service type is filled in by `connect`.
         let peers: Vec<Peer> = addrs.into_iter().map(Peer::new).collect();
         let mut this = self;
         this.discovery = None;
         this.static_list = Some(peers);
+        this.explicit.clear();
         this
+    }
+
+    /// A fixed list of peers, each dialed over the transport its address names:
+    /// `zap://` or bare TCP, `zaps://` mutual TLS and `zapq://` QUIC (both need
+    /// [`tls`](Self::tls) or [`quic`](Self::quic) for the client's certificates),
+    /// `unix:/path` a Unix socket.
+    ///
+    /// ```
+    /// use zap_rpc::ClientOptions;
+    ///
+    /// let options = ClientOptions::new().peers([
+    ///     "127.0.0.1:9999".parse().unwrap(),
+    ///     "unix:/run/zap.sock".parse().unwrap(),
+    /// ]);
+    /// ```
+    pub fn peers(mut self, addrs: impl IntoIterator<Item = TransportAddr>) -> Self {
+        let mut peers = Vec::new();
+        self.explicit.clear();
+        // Unix sockets have no socket address; each gets a distinct placeholder so that
+        // it has a key of its own (errors name the path, not the placeholder).
+        let mut placeholder = 0u16;
+        for addr in addrs {
+            let sock = addr.socket_addr().unwrap_or_else(|| {
+                placeholder = placeholder.wrapping_add(1);
+                SocketAddr::from(([0, 0, 0, 0], placeholder))
+            });
+            let peer = Peer::new(sock);
+            self.explicit.push((peer.key().to_string(), addr));
+            peers.push(peer);
+        }
+        self.discovery = None;
+        self.static_list = Some(peers);
+        self
+    }
+
+    /// Calls over mutual TLS with these certificates: peers without a scheme (static
+    /// addresses, discovered peers) are dialed with TLS, and `zaps://` / `zapq://` peers
+    /// use these certificates.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::transport::TlsClientConfig) -> Self {
+        self.transport = Scheme::Tls;
+        self.tls = Some(config);
+        self
+    }
+
+    /// Calls over QUIC with these certificates (peers without a scheme are dialed with
+    /// QUIC).
+    #[cfg(feature = "quic")]
+    pub fn quic(mut self, config: crate::transport::TlsClientConfig) -> Self {
+        self.transport = Scheme::Quic;
+        self.tls = Some(config);
+        self
+    }
+
+    /// QUIC settings (idle timeout, keep-alive, connect timeout).
+    #[cfg(feature = "quic")]
+    pub fn quic_options(mut self, options: crate::transport::QuicOptions) -> Self {
+        self.quic_options = options;
+        self
     }
 
     /// How a peer is chosen per call. Default: round robin.
@@ -149,9 +227,10 @@ impl ClientOptions {
         self
     }
 
-    /// How connections are opened. Default: TCP.
+    /// How connections are opened, replacing the built-in choice by scheme. Default: TCP
+    /// (or what [`tls`](Self::tls), [`quic`](Self::quic) and [`peers`](Self::peers) say).
     pub fn dialer(mut self, dialer: impl Dialer) -> Self {
-        self.dialer = Arc::new(dialer);
+        self.dialer = Some(Arc::new(dialer));
         self
     }
 
@@ -280,6 +359,17 @@ impl Client {
                 zap_wire::node::NODE_ID_MAX
             )));
         }
+        let dialer: Arc<dyn Dialer> = match &options.dialer {
+            Some(d) => d.clone(),
+            None => Arc::new(dialer::Transports::new(dialer::TransportSettings {
+                default: options.transport,
+                explicit: &options.explicit,
+                #[cfg(feature = "tls")]
+                tls: options.tls.as_ref(),
+                #[cfg(feature = "quic")]
+                quic: &options.quic_options,
+            })?),
+        };
         let (discovery, owns_discovery): (Arc<dyn Discovery>, bool) =
             match (options.discovery.clone(), options.static_list.clone()) {
                 (Some(d), _) => (d, false),
@@ -307,12 +397,7 @@ impl Client {
         let inner = Arc::new(Inner {
             service_type: service_type.to_string(),
             node_id: node_id.clone(),
-            pool: Pool::new(
-                options.dialer.clone(),
-                node_id,
-                options.connection.clone(),
-                options.backoff,
-            ),
+            pool: Pool::new(dialer, node_id, options.connection.clone(), options.backoff),
             discovery,
             owns_discovery,
             picker: options.picker.clone(),
@@ -463,15 +548,14 @@ impl Client {
             async move {
                 let started = Instant::now();
                 let deadline = timeout.map(|t| started + t);
-                let one = async {
-                    let conn = self
-                        .inner
-                        .pool
-                        .get(peer)
-                        .await
-                        .map_err(|e| Error::connection(peer, e))?;
-                    conn.call_until(&procedure, message, deadline).await
-                };
+                let one =
+                    async {
+                        let conn =
+                            self.inner.pool.get(peer).await.map_err(|e| {
+                                Error::connection(self.inner.pool.describe(peer), e)
+                            })?;
+                        conn.call_until(&procedure, message, deadline).await
+                    };
                 let r = match deadline {
                     Some(d) => tokio::time::timeout_at(d.into(), one)
                         .await
@@ -542,7 +626,7 @@ impl Client {
             tracing::Span::current().record("peer", tracing::field::display(&peer));
             let outcome = match inner.pool.get(&peer).await {
                 Ok(conn) => op(conn).await,
-                Err(reason) => Err(Error::connection(&peer, reason)),
+                Err(reason) => Err(Error::connection(inner.pool.describe(&peer), reason)),
             };
             match outcome {
                 Err(Error::Connection { peer: p, reason })

@@ -122,6 +122,11 @@ impl Pool {
             .clone()
     }
 
+    /// How errors name `peer`.
+    pub(crate) fn describe(&self, peer: &Peer) -> String {
+        self.dialer.describe(peer)
+    }
+
     /// When the peer with this key may be dialed again, if it is backing off.
     pub(crate) fn retry_at(&self, key: &str) -> Option<Instant> {
         let slot = guard(&self.slots).get(key).cloned()?;
@@ -156,7 +161,7 @@ impl Pool {
                 }
             }
         }
-        let span = tracing::debug_span!("zap.client.dial", peer = %peer);
+        let span = tracing::debug_span!("zap.client.dial", peer = %self.dialer.describe(peer));
         let dialed = tracing::Instrument::instrument(
             Connection::connect(&*self.dialer, peer, &self.node_id, &self.options),
             span,

@@ -8,8 +8,11 @@ use zap_wire::Version;
 use zap_wire::codec::{CodecError, PayloadCodec};
 use zap_wire::node::{HANDSHAKE_SIZE, Handshake, LENGTH_PREFIX};
 
+use std::sync::Arc;
+
 use crate::error::ConnectionError;
 use crate::extension::{EXT_LEN, Extensions};
+use crate::identity::{TlsInfo, UnixCredentials};
 use crate::options::ConnectionOptions;
 use crate::peer::Wire;
 use crate::transport::{BoxRead, BoxWrite, TransportAddr, Transported};
@@ -26,11 +29,41 @@ pub(crate) struct Established {
     pub(crate) peer_node_id: String,
     pub(crate) wire: Wire,
     pub(crate) peer_max_frame: usize,
+    pub(crate) tls: Option<Arc<TlsInfo>>,
+    pub(crate) credentials: Option<UnixCredentials>,
+    #[cfg(feature = "quic")]
+    pub(crate) quic: Option<quinn::Connection>,
+}
+
+/// What the transport proved, carried from the accepted or dialed stream to the
+/// established connection.
+struct Proven {
+    remote: TransportAddr,
+    tls: Option<Arc<TlsInfo>>,
+    credentials: Option<UnixCredentials>,
+    #[cfg(feature = "quic")]
+    quic: Option<quinn::Connection>,
+}
+
+/// Splits a transported stream into its halves and what its transport proved.
+fn take(t: Transported) -> (BoxRead, BoxWrite, Proven) {
+    let proven = Proven {
+        remote: t.remote,
+        tls: t.tls,
+        credentials: t.credentials,
+        #[cfg(feature = "quic")]
+        quic: t.quic,
+    };
+    (t.reader, t.writer, proven)
 }
 
 fn codec_error(e: CodecError) -> ConnectionError {
+    // Whatever fails before both handshakes are through, no request was sent: a TLS
+    // peer refusing our certificate after its handshake, for example, shows up here.
     match e {
-        CodecError::Io(e) => ConnectionError::io(e),
+        CodecError::Io(e) => {
+            ConnectionError::Handshake(format!("reading the peer's handshake: {e}"))
+        }
         other => ConnectionError::Handshake(other.to_string()),
     }
 }
@@ -49,8 +82,9 @@ async fn write_handshake(
     if let Some(ext) = ext {
         buf.put_slice(&ext.encode());
     }
-    writer.write_all(&buf).await.map_err(ConnectionError::io)?;
-    writer.flush().await.map_err(ConnectionError::io)
+    let io = |e: std::io::Error| ConnectionError::Handshake(format!("writing our handshake: {e}"));
+    writer.write_all(&buf).await.map_err(io)?;
+    writer.flush().await.map_err(io)
 }
 
 /// Reads the peer's handshake: its node id and its extension block, if it sent a valid one.
@@ -85,7 +119,7 @@ async fn read_handshake(
 fn established(
     mut frames: FramedRead<BoxRead, PayloadCodec>,
     writer: BoxWrite,
-    remote: TransportAddr,
+    proven: Proven,
     peer_node_id: String,
     ours: &ConnectionOptions,
     negotiated: Option<Extensions>,
@@ -101,10 +135,14 @@ fn established(
     Established {
         frames,
         writer,
-        remote,
+        remote: proven.remote,
         peer_node_id,
         wire,
         peer_max_frame,
+        tls: proven.tls,
+        credentials: proven.credentials,
+        #[cfg(feature = "quic")]
+        quic: proven.quic,
     }
 }
 
@@ -114,11 +152,7 @@ pub(crate) async fn dial(
     node_id: &str,
     opts: &ConnectionOptions,
 ) -> Result<Established, ConnectionError> {
-    let Transported {
-        reader,
-        mut writer,
-        remote,
-    } = t;
+    let (reader, mut writer, proven) = take(t);
     let offer = opts
         .extensions
         .then(|| Extensions::new(opts.offered(), opts.max_frame));
@@ -135,7 +169,7 @@ pub(crate) async fn dial(
             .await
             .map_err(|_| ConnectionError::HandshakeTimeout(opts.handshake_timeout))??;
     Ok(established(
-        frames, writer, remote, peer_id, opts, negotiated,
+        frames, writer, proven, peer_id, opts, negotiated,
     ))
 }
 
@@ -146,11 +180,7 @@ pub(crate) async fn accept(
     node_id: &str,
     opts: &ConnectionOptions,
 ) -> Result<Established, ConnectionError> {
-    let Transported {
-        reader,
-        mut writer,
-        remote,
-    } = t;
+    let (reader, mut writer, proven) = take(t);
     let run = async {
         let mut frames = FramedRead::new(reader, PayloadCodec::new(MAX_HANDSHAKE_FRAME));
         let (peer_id, theirs) = read_handshake(&mut frames).await?;
@@ -164,6 +194,6 @@ pub(crate) async fn accept(
             .await
             .map_err(|_| ConnectionError::HandshakeTimeout(opts.handshake_timeout))??;
     Ok(established(
-        frames, writer, remote, peer_id, opts, negotiated,
+        frames, writer, proven, peer_id, opts, negotiated,
     ))
 }

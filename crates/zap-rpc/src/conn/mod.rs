@@ -4,12 +4,14 @@
 pub(crate) mod handshake;
 pub(crate) mod reader;
 pub(crate) mod shared;
+#[cfg(feature = "quic")]
+pub(crate) mod streams;
 pub(crate) mod writer;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 use zap_discovery::Peer;
@@ -28,16 +30,17 @@ use crate::transport::Dialer;
 
 /// Builds an established connection's shared state and its reader and writer tasks,
 /// which the caller spawns (the server tracks them for shutdown).
+///
+/// Over a byte stream (TCP, TLS, Unix) the reader reads frames from it and the writer
+/// batches frames into it. Over QUIC the reader takes frames from the control stream and
+/// from every call stream the peer opens, and the writer routes each frame to its stream
+/// ([`streams`]).
 pub(crate) fn start(
     est: Established,
     service_type: &str,
     opts: &ConnectionOptions,
     serve: impl FnOnce(&PeerInfo) -> Option<Serve>,
-) -> (
-    Arc<Shared>,
-    impl Future<Output = ()> + Send + 'static,
-    impl Future<Output = ()> + Send + 'static,
-) {
+) -> (Arc<Shared>, BoxFuture<'static, ()>, BoxFuture<'static, ()>) {
     let Established {
         frames,
         writer,
@@ -45,16 +48,51 @@ pub(crate) fn start(
         peer_node_id,
         wire,
         peer_max_frame,
+        tls,
+        credentials,
+        #[cfg(feature = "quic")]
+        quic,
     } = est;
-    let peer = PeerInfo::new(peer_node_id, remote, service_type, wire);
+    let mut peer = PeerInfo::new(peer_node_id, remote, service_type, wire);
+    if let Some(tls) = tls {
+        peer = peer.with_tls(tls);
+    }
+    if let Some(c) = credentials {
+        peer = peer.with_credentials(c);
+    }
     let serve = serve(&peer);
     let (tx, rx) = mpsc::channel(opts.send_queue);
-    let shared = Arc::new(Shared::new(peer, peer_max_frame, tx));
+    #[cfg(feature = "quic")]
+    let per_call_streams = quic.is_some();
+    #[cfg(not(feature = "quic"))]
+    let per_call_streams = false;
+    let shared = Arc::new(Shared::new(peer, peer_max_frame, tx, per_call_streams));
     let span = tracing::debug_span!("zap.conn", peer = %shared.peer, wire = %wire);
+    #[cfg(feature = "quic")]
+    if let Some(conn) = quic {
+        let core = serve.as_ref().map(|s| s.core().clone());
+        let (inbound, write, accept) =
+            streams::start(conn, frames, writer, shared.clone(), rx, opts, core);
+        let reading = reader::run(shared.clone(), inbound, serve, opts.keepalive);
+        let read = async move {
+            futures_util::future::join(reading, accept).await;
+        };
+        return (
+            shared,
+            Box::pin(read.instrument(span.clone())),
+            Box::pin(write.instrument(span)),
+        );
+    }
     let write =
         writer::run(shared.clone(), rx, writer, opts.write_timeout).instrument(span.clone());
-    let read = reader::run(shared.clone(), frames, serve, opts.keepalive).instrument(span);
-    (shared, read, write)
+    let read = reader::run(
+        shared.clone(),
+        reader::stream_frames(frames),
+        serve,
+        opts.keepalive,
+    )
+    .instrument(span);
+    (shared, Box::pin(read), Box::pin(write))
 }
 
 /// A client connection to one peer: calls and sends are multiplexed over it, each
@@ -115,7 +153,9 @@ impl Drop for InFlight<'_> {
         if !self.armed || !self.shared.forget(self.id) || !self.sent {
             return;
         }
-        if !self.shared.wire().has(Features::CANCEL) || self.shared.is_closed() {
+        // Over QUIC the cancel stops the call's stream, which every wire understands.
+        let can_cancel = self.shared.per_call_streams || self.shared.wire().has(Features::CANCEL);
+        if !can_cancel || self.shared.is_closed() {
             return;
         }
         let cancel = Outgoing::frame(&Frame::Cancel { id: self.id });

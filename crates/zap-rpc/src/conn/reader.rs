@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use tokio::time::sleep_until;
 use tokio_util::codec::FramedRead;
 use zap_wire::codec::{CodecError, PayloadCodec};
@@ -23,6 +23,27 @@ use crate::options::Keepalive;
 use crate::server::dispatch::{Incoming, Serve, Target};
 use crate::status::{ErrorCode, Status};
 use crate::transport::BoxRead;
+
+/// What the reader receives.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A frame's payload.
+    Payload(Bytes),
+    /// The caller stopped the stream of request `id` (QUIC): a cancel, whatever the wire.
+    #[cfg_attr(not(feature = "quic"), allow(dead_code))]
+    Cancel(u32),
+}
+
+/// The frames of a byte stream, as the reader takes them.
+pub(crate) fn stream_frames(
+    frames: FramedRead<BoxRead, PayloadCodec>,
+) -> impl Stream<Item = Result<Inbound, ConnectionError>> + Send + Unpin + 'static {
+    frames.map(|r| match r {
+        Ok(p) => Ok(Inbound::Payload(p)),
+        Err(CodecError::Io(e)) => Err(ConnectionError::io(e)),
+        Err(e) => Err(ConnectionError::Protocol(e.to_string())),
+    })
+}
 
 /// Keepalive state.
 ///
@@ -63,12 +84,14 @@ impl Liveness {
 
 /// Runs until the peer closes, the framing breaks, keepalive gives up or the connection
 /// is closed locally; then closes the connection and cancels the handlers it started.
-pub(crate) async fn run(
+pub(crate) async fn run<S>(
     shared: Arc<Shared>,
-    mut frames: FramedRead<BoxRead, PayloadCodec>,
+    mut frames: S,
     mut serve: Option<Serve>,
     keepalive: Option<Keepalive>,
-) {
+) where
+    S: Stream<Item = Result<Inbound, ConnectionError>> + Unpin,
+{
     let mut live = keepalive
         .filter(|_| shared.wire().has(Features::KEEPALIVE))
         .map(Liveness::new);
@@ -108,14 +131,18 @@ pub(crate) async fn run(
             }
             next = frames.next(), if can_read => match next {
                 None => break Some(ConnectionError::Closed),
-                Some(Err(CodecError::Io(e))) => break Some(ConnectionError::io(e)),
-                Some(Err(e)) => break Some(ConnectionError::Protocol(e.to_string())),
-                Some(Ok(payload)) => {
+                Some(Err(e)) => break Some(e),
+                Some(Ok(Inbound::Payload(payload))) => {
                     if let Some(l) = live.as_mut() {
                         l.last_rx = Instant::now();
                     }
                     if let Err(e) = on_payload(&shared, serve.as_mut(), payload).await {
                         break Some(e);
+                    }
+                }
+                Some(Ok(Inbound::Cancel(id))) => {
+                    if let Some(serve) = serve.as_mut() {
+                        serve.on_cancel(id);
                     }
                 }
             },
@@ -164,21 +191,8 @@ async fn on_payload(
         message,
     };
     let incoming = match frame {
-        Frame::Response { id, message } => {
-            let reply = match MessageBuf::new(message) {
-                Ok(m) => Reply::Message(m),
-                Err(e) => Reply::Failed(ConnectionError::Protocol(format!(
-                    "the response is not a ZAP message: {e}"
-                ))),
-            };
-            if !shared.deliver(id, reply) {
-                tracing::trace!(peer = %shared.peer, request_id = id, "late or unknown response dropped");
-            }
-            return Ok(());
-        }
-        Frame::Error { id, code, text } => {
-            let status = Status::new(code, String::from_utf8_lossy(&text));
-            shared.deliver(id, Reply::Status(status));
+        Frame::Response { .. } | Frame::Error { .. } => {
+            deliver_answer(shared, frame);
             return Ok(());
         }
         Frame::Cancel { id } => {
@@ -227,6 +241,29 @@ async fn on_payload(
         None => refuse(shared, incoming).await,
     }
     Ok(())
+}
+
+/// Hands a response or error frame to the call waiting for it.
+pub(crate) fn deliver_answer(shared: &Shared, frame: Frame) {
+    let (id, reply) = match frame {
+        Frame::Response { id, message } => (
+            id,
+            match MessageBuf::new(message) {
+                Ok(m) => Reply::Message(m),
+                Err(e) => Reply::Failed(ConnectionError::Protocol(format!(
+                    "the response is not a ZAP message: {e}"
+                ))),
+            },
+        ),
+        Frame::Error { id, code, text } => (
+            id,
+            Reply::Status(Status::new(code, String::from_utf8_lossy(&text))),
+        ),
+        _ => return,
+    };
+    if !shared.deliver(id, reply) {
+        tracing::trace!(peer = %shared.peer, request_id = id, "late or unknown answer dropped");
+    }
 }
 
 /// A request on a connection that serves nothing (a client's).

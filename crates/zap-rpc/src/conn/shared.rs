@@ -25,6 +25,13 @@ pub(crate) enum Outgoing {
     },
     /// Write everything queued before this, close the write side, end the connection.
     Finish,
+    /// The request `id` will get no answer (the Go wire cannot carry its error). Nothing
+    /// is sent on TCP; over QUIC its stream is reset so that the caller fails at once.
+    Unanswered {
+        /// The request id.
+        #[cfg_attr(not(feature = "quic"), allow(dead_code))]
+        id: u32,
+    },
 }
 
 impl Outgoing {
@@ -56,6 +63,9 @@ struct Calls {
 pub(crate) struct Shared {
     pub(crate) peer: PeerInfo,
     pub(crate) peer_max_frame: usize,
+    /// Calls travel on streams of their own (QUIC): cancelling stops the stream whatever
+    /// the wire, and unanswerable requests are reported.
+    pub(crate) per_call_streams: bool,
     calls: Mutex<Calls>,
     next_id: AtomicU32,
     next_nonce: AtomicU32,
@@ -66,10 +76,16 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(peer: PeerInfo, peer_max_frame: usize, out: mpsc::Sender<Outgoing>) -> Self {
+    pub(crate) fn new(
+        peer: PeerInfo,
+        peer_max_frame: usize,
+        out: mpsc::Sender<Outgoing>,
+        per_call_streams: bool,
+    ) -> Self {
         Self {
             peer,
             peer_max_frame,
+            per_call_streams,
             calls: Mutex::new(Calls {
                 closed: false,
                 waiting: HashMap::new(),

@@ -116,12 +116,14 @@ pub(crate) async fn run(
         let mut finish = false;
         match first {
             Some(Outgoing::Frame { head, body, .. }) => batch.push(head.as_bytes(), body),
+            Some(Outgoing::Unanswered { .. }) => {}
             Some(Outgoing::Finish) | None => finish = true,
         }
         let mut yielded = false;
         while !finish && !batch.full() {
             match rx.try_recv() {
                 Ok(Outgoing::Frame { head, body, .. }) => batch.push(head.as_bytes(), body),
+                Ok(Outgoing::Unanswered { .. }) => {}
                 Ok(Outgoing::Finish) => finish = true,
                 Err(_) if !yielded => {
                     // Let the tasks that are ready to run (callers, handlers) queue their

@@ -35,6 +35,7 @@ pub(crate) struct Counters {
     pub(crate) errors_unsent: AtomicU64,
     pub(crate) panics: AtomicU64,
     pub(crate) cancelled: AtomicU64,
+    pub(crate) streams: AtomicU64,
 }
 
 /// What every connection of a server shares.
@@ -177,6 +178,12 @@ impl Serve {
             conn_token,
             goaway_sent: false,
         }
+    }
+
+    /// What every connection of the server shares.
+    #[cfg_attr(not(feature = "quic"), allow(dead_code))]
+    pub(crate) fn core(&self) -> &Arc<ServerCore> {
+        &self.core
     }
 
     /// True while the reader may read another frame: the queue has room.
@@ -471,6 +478,12 @@ pub(crate) async fn answer(
         Err(status) => {
             core.counters.errors_unsent.fetch_add(1, Ordering::Relaxed);
             metrics::server_error_unsent(status.code().as_str());
+            if shared.per_call_streams {
+                // The call has a stream of its own: resetting it tells the caller at once.
+                tracing::debug!(%procedure, peer = %shared.peer, request_id = id, %status, "call failed; resetting its stream");
+                let _ = shared.out.send(Outgoing::Unanswered { id }).await;
+                return;
+            }
             tracing::warn!(
                 %procedure,
                 peer = %shared.peer,

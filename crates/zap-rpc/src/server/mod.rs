@@ -7,6 +7,7 @@ pub(crate) mod registry;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -28,7 +29,7 @@ use crate::metrics;
 use crate::options::ConnectionOptions;
 use crate::peer::PeerInfo;
 use crate::status::Status;
-use crate::transport::{Listener, TcpListener, TransportAddr, Transported};
+use crate::transport::{Listener, Scheme, TcpListener, TransportAddr, Transported};
 use crate::verifier::{LocalTrust, PeerVerifier};
 
 /// Server-wide limits (per-connection ones are in [`ConnectionOptions`]).
@@ -81,6 +82,12 @@ pub struct ServerBuilder {
     service_type: String,
     node_id: Option<String>,
     listen: SocketAddr,
+    scheme: Scheme,
+    unix: Option<(PathBuf, u32)>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::transport::TlsServerConfig>,
+    #[cfg(feature = "quic")]
+    quic_options: crate::transport::QuicOptions,
     listener: Option<Box<dyn Listener>>,
     registry: Registry,
     verifier: Box<dyn PeerVerifier>,
@@ -97,6 +104,7 @@ impl std::fmt::Debug for ServerBuilder {
             .field("service_type", &self.service_type)
             .field("node_id", &self.node_id)
             .field("listen", &self.listen)
+            .field("scheme", &self.scheme)
             .field("procedures", &self.registry.names())
             .finish_non_exhaustive()
     }
@@ -108,6 +116,12 @@ impl ServerBuilder {
             service_type: service_type.to_string(),
             node_id: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            scheme: Scheme::Tcp,
+            unix: None,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "quic")]
+            quic_options: crate::transport::QuicOptions::default(),
             listener: None,
             registry: Registry::default(),
             verifier: Box::new(LocalTrust),
@@ -126,10 +140,73 @@ impl ServerBuilder {
         self
     }
 
-    /// The TCP address to listen on; port 0 picks a free one ([`Server::local_addr`]
-    /// tells which). Default: `127.0.0.1:0`. Use `0.0.0.0:PORT` to serve other machines.
+    /// The socket address to listen on (TCP, or TLS and QUIC when chosen); port 0 picks a
+    /// free one ([`Server::local_addr`] tells which). Default: `127.0.0.1:0`. Use
+    /// `0.0.0.0:PORT` to serve other machines.
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
+        self
+    }
+
+    /// Where and over which transport to listen: `127.0.0.1:9999` (TCP),
+    /// `zaps://0.0.0.0:9443` (mutual TLS, needs [`tls`](Self::tls)), `zapq://[::]:9443`
+    /// (QUIC, needs the same certificates), `unix:/run/zap.sock` (a Unix socket, mode
+    /// 0600).
+    ///
+    /// Call it before [`tls`](Self::tls) or [`quic`](Self::quic), which switch a plain TCP
+    /// address to their transport.
+    pub fn listen_on(mut self, addr: TransportAddr) -> Self {
+        match addr.socket_addr() {
+            Some(a) => self.listen = a,
+            None => self.unix = addr.unix_path().map(|p| (p.to_path_buf(), 0o600)),
+        }
+        self.scheme = addr.scheme();
+        self
+    }
+
+    /// Serves on a Unix socket at `path`, created with mode 0600 (owner only) and
+    /// removed at shutdown. Peers' uid and pid reach verifiers through
+    /// [`PeerInfo::credentials`](crate::PeerInfo::credentials).
+    #[cfg(unix)]
+    pub fn unix(mut self, path: impl Into<PathBuf>) -> Self {
+        let mode = self.unix.as_ref().map_or(0o600, |(_, m)| *m);
+        self.unix = Some((path.into(), mode));
+        self.scheme = Scheme::Unix;
+        self
+    }
+
+    /// The file mode of the Unix socket (default 0600; 0660 lets the group connect).
+    #[cfg(unix)]
+    pub fn unix_mode(mut self, mode: u32) -> Self {
+        if let Some((_, m)) = self.unix.as_mut() {
+            *m = mode;
+        }
+        self
+    }
+
+    /// Serves mutual TLS with these certificates: on the listen address (switching a
+    /// plain TCP address to TLS), or over QUIC when the address is `zapq://`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::transport::TlsServerConfig) -> Self {
+        if self.scheme == Scheme::Tcp {
+            self.scheme = Scheme::Tls;
+        }
+        self.tls = Some(config);
+        self
+    }
+
+    /// Serves QUIC (UDP) on the listen address with these certificates.
+    #[cfg(feature = "quic")]
+    pub fn quic(mut self, config: crate::transport::TlsServerConfig) -> Self {
+        self.scheme = Scheme::Quic;
+        self.tls = Some(config);
+        self
+    }
+
+    /// QUIC settings (idle timeout, keep-alive, stream limits).
+    #[cfg(feature = "quic")]
+    pub fn quic_options(mut self, options: crate::transport::QuicOptions) -> Self {
+        self.quic_options = options;
         self
     }
 
@@ -252,13 +329,14 @@ impl ServerBuilder {
     }
 
     /// Binds, starts accepting and (unless turned off) announces the server.
-    pub async fn start(self) -> Result<Server, Error> {
+    pub async fn start(mut self) -> Result<Server, Error> {
         self.options.validate()?;
         if self.limits.max_connections == 0 {
             return Err(Error::Config("max_connections must be at least 1".into()));
         }
         let node_id = self
             .node_id
+            .take()
             .unwrap_or_else(|| format!("zapserver-{:08x}", random_u32()));
         if node_id.is_empty() || node_id.len() > zap_wire::node::NODE_ID_MAX {
             return Err(Error::Config(format!(
@@ -266,16 +344,9 @@ impl ServerBuilder {
                 zap_wire::node::NODE_ID_MAX
             )));
         }
-        let listener: Box<dyn Listener> = match self.listener {
+        let listener: Box<dyn Listener> = match self.listener.take() {
             Some(l) => l,
-            None => Box::new(
-                TcpListener::bind(self.listen)
-                    .await
-                    .map_err(|e| Error::Bind {
-                        addr: self.listen.to_string(),
-                        source: Arc::new(e),
-                    })?,
-            ),
+            None => self.spec().bind().await?,
         };
         let local_addr = listener.local_addr();
         let core = Arc::new(ServerCore::new(
@@ -331,6 +402,93 @@ impl ServerBuilder {
             #[cfg(feature = "mdns")]
             announcer,
         })
+    }
+}
+
+/// Where and how a builder listens, apart from a listener given ready-made.
+struct ListenSpec<'a> {
+    scheme: Scheme,
+    listen: SocketAddr,
+    unix: &'a Option<(PathBuf, u32)>,
+    #[cfg(feature = "tls")]
+    tls: &'a Option<crate::transport::TlsServerConfig>,
+    #[cfg(feature = "quic")]
+    quic_options: &'a crate::transport::QuicOptions,
+}
+
+impl ServerBuilder {
+    fn spec(&self) -> ListenSpec<'_> {
+        ListenSpec {
+            scheme: self.scheme,
+            listen: self.listen,
+            unix: &self.unix,
+            #[cfg(feature = "tls")]
+            tls: &self.tls,
+            #[cfg(feature = "quic")]
+            quic_options: &self.quic_options,
+        }
+    }
+}
+
+impl ListenSpec<'_> {
+    /// The listener the settings describe.
+    async fn bind(self) -> Result<Box<dyn Listener>, Error> {
+        let shown = match (&self.unix, self.scheme) {
+            (Some((p, _)), Scheme::Unix) => TransportAddr::Unix(p.clone()).to_string(),
+            _ => TransportAddr::with_scheme(self.scheme, self.listen)
+                .map_or_else(|| self.listen.to_string(), |a| a.to_string()),
+        };
+        let bind_error = |e: std::io::Error| Error::Bind {
+            addr: shown.clone(),
+            source: Arc::new(e),
+        };
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() && !self.scheme.is_secure() {
+            return Err(Error::Config(format!(
+                "TLS certificates were given but the listen address {shown} is not zaps:// or \
+                 zapq:// (set the address with listen_on before tls)"
+            )));
+        }
+        match self.scheme {
+            Scheme::Tcp => Ok(Box::new(
+                TcpListener::bind(self.listen).await.map_err(bind_error)?,
+            )),
+            #[cfg(feature = "tls")]
+            Scheme::Tls => {
+                let Some(tls) = self.tls else {
+                    return Err(Error::Config(format!("{shown} needs tls(config)")));
+                };
+                Ok(Box::new(
+                    crate::transport::TlsListener::bind(self.listen, tls)
+                        .await
+                        .map_err(bind_error)?,
+                ))
+            }
+            #[cfg(feature = "quic")]
+            Scheme::Quic => {
+                let Some(tls) = self.tls else {
+                    return Err(Error::Config(format!("{shown} needs quic(config)")));
+                };
+                Ok(Box::new(
+                    crate::transport::QuicListener::bind(self.listen, tls, self.quic_options)
+                        .map_err(bind_error)?,
+                ))
+            }
+            #[cfg(unix)]
+            Scheme::Unix => {
+                let Some((path, mode)) = self.unix else {
+                    return Err(Error::Config("no Unix socket path".into()));
+                };
+                Ok(Box::new(
+                    crate::transport::UnixListener::bind_with_mode(path, *mode)
+                        .map_err(bind_error)?,
+                ))
+            }
+            #[allow(unreachable_patterns)]
+            other => Err(Error::Config(format!(
+                "{other}:// needs a feature this build lacks (tls, quic) or a Unix platform"
+            ))),
+        }
     }
 }
 
@@ -508,6 +666,8 @@ pub struct ServerStats {
     pub cancelled: u64,
     /// Calls accepted and not yet answered.
     pub in_flight: usize,
+    /// QUIC streams accepted, ever (one per call or send).
+    pub streams: u64,
 }
 
 /// A running server. Dropping it stops everything at once; [`Server::shutdown`] stops
@@ -543,7 +703,7 @@ impl Server {
         &self.local_addr
     }
 
-    /// The TCP address, for TCP listeners.
+    /// The socket address, for TCP, TLS and QUIC listeners.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         self.local_addr.socket_addr()
     }
@@ -581,6 +741,7 @@ impl Server {
             panics: c.panics.load(Ordering::Relaxed),
             cancelled: c.cancelled.load(Ordering::Relaxed),
             in_flight: self.core.in_flight(),
+            streams: c.streams.load(Ordering::Relaxed),
         }
     }
 

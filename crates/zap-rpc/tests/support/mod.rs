@@ -2,7 +2,11 @@
 //! clients pointed at them, raw sockets that play a Go node, and the captured Go frames.
 #![allow(dead_code, unreachable_pub)]
 
+#[cfg(feature = "tls")]
+pub mod pki;
+
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -189,4 +193,33 @@ pub async fn recv<T>(rx: &mut mpsc::UnboundedReceiver<T>, timeout: Duration, wha
         .await
         .unwrap_or_else(|_| panic!("{what}: nothing within {timeout:?}"))
         .unwrap_or_else(|| panic!("{what}: the sender is gone"))
+}
+
+/// A fresh directory under the system temp dir, removed (with what it holds) when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("zr-{name}-{}-{n:x}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
