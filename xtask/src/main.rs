@@ -29,7 +29,9 @@ tasks:
                           cargo-deny, the feature powerset and the publish-readiness check
   fuzz [--seconds N] [T]  run every fuzz target (or just T) for N seconds each (default 30)
   demo [ARGS]             cargo run --release -p zap-cli -- demo ARGS
-  bench [ARGS]            run the criterion benches and the zap-bench harness
+  bench [ARGS]            the zap-bench harness: every contender side by side, ratios,
+                          docs/benchmarks.md (--quick: under a minute; --json: one JSON
+                          object on stdout; --criterion: also every crate's criterion benches)
   publish-check           metadata and `cargo package` for every publishable crate, in
                           dependency order, without publishing
   features                cargo-hack: every crate checks with every feature combination
@@ -501,11 +503,33 @@ fn demo(args: &[String]) -> Result {
     )
 }
 
+/// Runs the zap-bench harness (every contender side by side in one run; `--quick`,
+/// `--json` and its other options pass through), then, with `--criterion`, each crate's
+/// criterion benches as well.
 fn bench(args: &[String]) -> Result {
-    run(
-        "criterion benches",
-        cargo()
-            .args(["bench", "--workspace", "--all-features", "--locked"])
-            .args(args),
-    )
+    let criterion = args.iter().any(|a| a == "--criterion");
+    let harness_args: Vec<&String> = args.iter().filter(|a| *a != "--criterion").collect();
+    let json = harness_args.iter().any(|a| *a == "--json");
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "--locked", "-p", "zap-bench", "--"])
+        .args(&harness_args);
+    if json {
+        // stdout carries exactly the harness's JSON object; our notes go to stderr.
+        eprintln!("==> zap-bench harness\n    $ {}", describe(&cmd));
+        let status = cmd
+            .status()
+            .map_err(|e| format!("zap-bench: could not start {}: {e}", describe(&cmd)))?;
+        if !status.success() {
+            return Err(format!("zap-bench harness failed ({status})"));
+        }
+    } else {
+        run("zap-bench harness", &mut cmd)?;
+    }
+    if criterion {
+        run(
+            "criterion benches",
+            cargo().args(["bench", "--workspace", "--all-features", "--locked"]),
+        )?;
+    }
+    Ok(())
 }

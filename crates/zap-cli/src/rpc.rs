@@ -379,17 +379,23 @@ pub(crate) async fn call(args: CallArgs) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
+            // The server knows a procedure only by its hash; the caller typed its name.
+            let text = if e.kind() == ErrorKind::UnknownProcedure {
+                format!("the server has no procedure {:?}: {e}", args.procedure)
+            } else {
+                e.to_string()
+            };
             if args.json {
                 let doc = serde_json::json!({
                     "ok": false,
                     "error_kind": e.kind().as_str(),
-                    "error": e.to_string(),
+                    "error": text,
                     "elapsed_ms": elapsed_ms,
                 });
                 println!("{doc}");
                 Ok(ExitCode::FAILURE)
             } else {
-                Err(CliError::new(format!("{} ({})", e, e.kind())))
+                Err(CliError::new(format!("{text} ({})", e.kind())))
             }
         }
     }

@@ -128,6 +128,12 @@ fn serve_and_call_from_the_shell() {
             .contains("requested failure")
     );
 
+    // An unknown procedure is named as the user typed it, not by its hash.
+    let out = call(&["--peer", peer, "NoSuchProcedure"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"NoSuchProcedure\""), "{stderr}");
+
     // Without --json the error goes to standard error.
     let out = call(&["--peer", peer, "Fail"]);
     assert_eq!(out.status.code(), Some(1));

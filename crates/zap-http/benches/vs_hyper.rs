@@ -61,7 +61,8 @@ impl Case {
 #[derive(Clone)]
 enum Stack {
     Zap(zap_http::Client, Arc<str>),
-    Hyper(HyperClient<HttpConnector, Full<Bytes>>, Arc<str>),
+    // Boxed: hyper's pooled client is hundreds of bytes, ours a handle.
+    Hyper(Box<HyperClient<HttpConnector, Full<Bytes>>>, Arc<str>),
 }
 
 impl Stack {
@@ -162,7 +163,7 @@ fn stacks(zap_addr: SocketAddr, http_addr: SocketAddr) -> [Stack; 2] {
                 .build(),
             Arc::from(format!("http://{zap_addr}")),
         ),
-        Stack::Hyper(hyper, Arc::from(format!("http://{http_addr}"))),
+        Stack::Hyper(Box::new(hyper), Arc::from(format!("http://{http_addr}"))),
     ]
 }
 
