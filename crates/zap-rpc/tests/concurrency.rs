@@ -124,3 +124,64 @@ async fn ten_thousand_concurrent_calls_over_four_connections_lose_none() {
     assert_eq!(server.stats().calls, 10_000);
     eprintln!("10 000 calls over 4 connections in {took:?}");
 }
+
+/// Handlers that answer at once run on the connection's task and their call tokens are
+/// reused; a token a handler kept must still be its own, and cancels must still land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_tokens_stay_per_call_when_handlers_answer_at_once() {
+    let (kept_tx, mut kept) = support::probe();
+    let (stopped_tx, mut stopped) = support::probe();
+    let server = support::builder("srv")
+        .register("Keep", move |ctx: Context, req: MessageBuf| {
+            let _ = kept_tx.send(ctx.cancellation_token());
+            async move { Ok::<_, Status>(req) }
+        })
+        .unwrap()
+        .register("Wait", move |ctx: Context, _: MessageBuf| {
+            let stopped = stopped_tx.clone();
+            async move {
+                ctx.cancellation_token().cancelled().await;
+                let _ = stopped.send(());
+                Err::<MessageBuf, _>(Status::cancelled("stopped"))
+            }
+        })
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let client = support::client(&[&server]).await;
+    let wait = Duration::from_secs(2);
+    for _ in 0..3 {
+        client.call("Echo", MessageBuf::empty()).await.unwrap();
+    }
+    client.call("Keep", MessageBuf::empty()).await.unwrap();
+    client.call("Keep", MessageBuf::empty()).await.unwrap();
+    let first = support::recv(&mut kept, wait, "the first kept token").await;
+    let second = support::recv(&mut kept, wait, "the second kept token").await;
+    assert!(
+        first != second,
+        "a token a handler kept was given to another call"
+    );
+    assert!(!first.is_cancelled() && !second.is_cancelled());
+
+    // A call that waits gets a token the caller's cancel reaches (after calls whose
+    // tokens went back for reuse).
+    for _ in 0..3 {
+        client.call("Echo", MessageBuf::empty()).await.unwrap();
+    }
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(100),
+        client.call_with_timeout("Wait", MessageBuf::empty(), None),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the call was abandoned");
+    support::recv(&mut stopped, wait, "the waiting handler's cancel").await;
+
+    // Kept tokens end with their connection.
+    client.close();
+    for token in [first, second] {
+        tokio::time::timeout(wait, token.cancelled())
+            .await
+            .expect("a kept token is cancelled when its connection closes");
+    }
+}

@@ -4,9 +4,10 @@
 mod dialer;
 mod pool;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use self::pool::Pool;
 use crate::conn::Connection;
 use crate::error::Error;
 use crate::message::MessageBuf;
-use crate::metrics;
+use crate::metrics::{self, CallKeys};
 use crate::options::ConnectionOptions;
 use crate::procedure::{IntoProcedure, Procedure};
 use crate::server::random_u32;
@@ -286,6 +287,36 @@ struct Inner {
     call_timeout: Option<Duration>,
     attempts: usize,
     closed: CancellationToken,
+    /// Metric keys by procedure, so that a call records its metrics without allocating.
+    call_keys: RwLock<HashMap<Procedure, Arc<CallKeys>>>,
+}
+
+/// Procedures whose metric keys a client keeps; calls of others build their keys each
+/// time (a client calling ever new message types must not grow without bound).
+const MAX_CALL_KEYS: usize = 256;
+
+impl Inner {
+    fn record_call(&self, procedure: &Procedure, outcome: &'static str, elapsed: Duration) {
+        let read = |m: &RwLock<HashMap<Procedure, Arc<CallKeys>>>| {
+            m.read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(procedure)
+                .cloned()
+        };
+        let keys = read(&self.call_keys).or_else(|| {
+            let mut map = self.call_keys.write().unwrap_or_else(|e| e.into_inner());
+            if map.len() >= MAX_CALL_KEYS {
+                return None;
+            }
+            let keys = Arc::new(CallKeys::client(Arc::from(procedure.to_string())));
+            map.insert(procedure.clone(), keys.clone());
+            Some(keys)
+        });
+        match keys {
+            Some(keys) => keys.record(outcome, elapsed),
+            None => metrics::client_call(&procedure.to_string(), outcome, elapsed),
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -404,6 +435,7 @@ impl Client {
             call_timeout: options.call_timeout,
             attempts: options.attempts,
             closed: CancellationToken::new(),
+            call_keys: RwLock::default(),
         });
         tokio::spawn(prune(
             Arc::downgrade(&inner),
@@ -501,7 +533,8 @@ impl Client {
             Err(e) => e.kind().as_str(),
         };
         span.record("outcome", outcome);
-        metrics::client_call(&procedure.to_string(), outcome, started.elapsed());
+        self.inner
+            .record_call(&procedure, outcome, started.elapsed());
         result
     }
 

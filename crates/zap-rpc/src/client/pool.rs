@@ -74,6 +74,13 @@ impl Slot {
             .filter(|c| c.is_usable())
             .cloned()
     }
+
+    /// True when the slot has a connection that takes calls (no clone of it made).
+    fn has_usable(&self) -> bool {
+        guard(&self.live)
+            .as_ref()
+            .is_some_and(Connection::is_usable)
+    }
 }
 
 pub(crate) struct Pool {
@@ -129,8 +136,9 @@ impl Pool {
 
     /// When the peer with this key may be dialed again, if it is backing off.
     pub(crate) fn retry_at(&self, key: &str) -> Option<Instant> {
-        let slot = guard(&self.slots).get(key).cloned()?;
-        if slot.usable().is_some() {
+        let slots = guard(&self.slots);
+        let slot = slots.get(key)?;
+        if slot.has_usable() {
             return None;
         }
         let at = guard(&slot.state).retry_at?;

@@ -1,8 +1,10 @@
 //! The reader task: one per connection, the only code that reads from the socket.
 //!
-//! It never runs a handler itself (Go runs them inline, so one slow handler stalls every
-//! frame behind it): requests go to a bounded queue and start in spawned tasks as handler
-//! slots free up, and the reader stops reading only when the queue is full. Responses,
+//! It never waits for a handler (Go runs them inline, so one slow handler stalls every
+//! frame behind it): requests go to a bounded queue and start as handler slots free up,
+//! and the reader stops reading only when the queue is full. A handler's first poll runs
+//! here, so one that answers at once costs no task and its answer joins the batch the
+//! writer sends next; one that has to wait continues in a task of its own. Responses,
 //! cancels and pings are handled at once.
 
 use std::sync::Arc;
@@ -102,6 +104,18 @@ pub(crate) async fn run<S>(
     );
     tokio::pin!(timer);
     let mut was_reading = true;
+    // Made once, not per frame: each cancellation future costs a lock to make.
+    let closed = shared.closed.cancelled();
+    tokio::pin!(closed);
+    let draining = serve.as_ref().map(Serve::draining);
+    let draining = async move {
+        match draining {
+            Some(d) => d.await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(draining);
+    let mut drained = false;
 
     let reason = loop {
         let can_read = serve.as_ref().is_none_or(Serve::has_room);
@@ -114,17 +128,18 @@ pub(crate) async fn run<S>(
         }
         was_reading = can_read;
         let queued = serve.as_ref().is_some_and(Serve::has_queued);
-        let slot = serve.as_ref().map(Serve::slot);
-        let draining = serve.as_ref().map(Serve::draining);
+        let slot = serve.as_ref().filter(|_| queued).map(Serve::slot);
         tokio::select! {
             biased;
-            _ = shared.closed.cancelled() => break None,
+            _ = &mut closed => break None,
             Some(slot) = async { slot?.await }, if queued => {
                 if let Some(serve) = serve.as_mut() {
                     serve.start_next(slot, &shared);
+                    serve.start_ready(&shared);
                 }
             }
-            Some(()) = async { draining?.await; Some(()) } => {
+            () = &mut draining, if !drained => {
+                drained = true;
                 if let Some(serve) = serve.as_mut() {
                     serve.on_drain(&shared).await;
                 }

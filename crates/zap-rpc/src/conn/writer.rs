@@ -23,6 +23,8 @@ const INLINE_BODY: usize = 4096;
 const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// …or this many frames.
 const MAX_BATCH_FRAMES: usize = 512;
+/// Batches of up to this many chunks are written without allocating.
+const STACK_SLICES: usize = 32;
 
 struct Batch {
     staging: BytesMut,
@@ -81,8 +83,20 @@ async fn write_chunks(
     chunks: &[Bytes],
     stall: Duration,
 ) -> Result<(), ConnectionError> {
-    let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
-    let mut rest = &mut slices[..];
+    // Most batches have a few chunks: their slices live on the stack, so that a write
+    // allocates nothing.
+    let mut on_stack = [IoSlice::new(&[]); STACK_SLICES];
+    let mut on_heap = Vec::new();
+    let slices: &mut [IoSlice<'_>] = if chunks.len() <= STACK_SLICES {
+        for (slice, chunk) in on_stack.iter_mut().zip(chunks) {
+            *slice = IoSlice::new(chunk);
+        }
+        &mut on_stack[..chunks.len()]
+    } else {
+        on_heap.extend(chunks.iter().map(|c| IoSlice::new(c)));
+        &mut on_heap[..]
+    };
+    let mut rest = slices;
     while !rest.is_empty() {
         let n = match tokio::time::timeout(stall, w.write_vectored(rest)).await {
             Ok(Ok(0)) => return Err(ConnectionError::io(io::ErrorKind::WriteZero.into())),

@@ -5,15 +5,17 @@ use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use futures_util::future::BoxFuture;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::handler::Context;
+use super::handler::{CallToken, Context};
 use super::registry::{Entry, Registry};
 use crate::conn::shared::{Outgoing, Shared};
 use crate::extension::Features;
@@ -159,8 +161,17 @@ pub(crate) struct Serve {
     running: Running,
     generation: u64,
     conn_token: CancellationToken,
+    /// A child of `conn_token` held for the connection's life: the token's list of
+    /// children then never empties, so it is not freed and reallocated with each call's
+    /// token.
+    _anchor: CancellationToken,
+    /// Tokens of calls that ended with nothing else holding them, for the next calls.
+    spare_tokens: Vec<Arc<CallToken>>,
     goaway_sent: bool,
 }
+
+/// Call tokens a connection keeps for reuse.
+const SPARE_TOKENS: usize = 64;
 
 impl Serve {
     pub(crate) fn new(core: Arc<ServerCore>, peer: PeerInfo, opts: &ConnectionOptions) -> Self {
@@ -175,6 +186,8 @@ impl Serve {
             max_queued_bytes: opts.max_queued_bytes,
             running: Arc::default(),
             generation: 0,
+            _anchor: conn_token.child_token(),
+            spare_tokens: Vec::new(),
             conn_token,
             goaway_sent: false,
         }
@@ -233,6 +246,7 @@ impl Serve {
             Ok(job) => {
                 self.queued_bytes += job.message.len();
                 self.queue.push_back(job);
+                self.start_ready(shared);
             }
             Err((entry, status)) => {
                 let name = entry.as_deref().unwrap_or("(unknown)");
@@ -302,71 +316,98 @@ impl Serve {
         }
     }
 
+    /// Starts queued requests while handler slots are free, without waiting for one.
+    pub(crate) fn start_ready(&mut self, shared: &Arc<Shared>) {
+        while !self.queue.is_empty() {
+            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                return;
+            };
+            self.start_next(slot, shared);
+        }
+    }
+
     /// Starts the next queued request in the slot just acquired.
+    ///
+    /// The handler's first poll runs here, on the connection's task: a handler that
+    /// answers at once (most do) costs no task, no timer and no entry in the table of
+    /// running calls, and its answer is queued before the reader takes the next frame.
+    /// A handler that has to wait continues in a task of its own, where the caller's
+    /// cancel, the deadline and the connection's end stop it.
     pub(crate) fn start_next(&mut self, slot: OwnedSemaphorePermit, shared: &Arc<Shared>) {
         let Some(job) = self.queue.pop_front() else {
             return;
         };
         self.queued_bytes -= job.message.len();
-        self.generation += 1;
-        let generation = self.generation;
-        let token = self.conn_token.child_token();
-        if let Some(id) = job.id {
-            lock(&self.running).insert(id, (generation, token.clone()));
-        }
+        let call = self
+            .spare_tokens
+            .pop()
+            .filter(|c| !c.token().is_cancelled())
+            .unwrap_or_else(|| CallToken::new(self.conn_token.child_token()));
+        let Job {
+            id,
+            entry,
+            message,
+            deadline,
+            accepted,
+        } = job;
         let ctx = Context::new(
             self.peer.clone(),
-            job.entry.name.clone(),
-            job.id,
-            job.deadline,
-            token.clone(),
+            entry.name.clone(),
+            id,
+            deadline,
+            call.clone(),
         );
         let span = tracing::debug_span!(
             "zap.serve",
-            procedure = %job.entry.name,
+            procedure = %entry.name,
             peer = %self.peer,
-            request_id = job.id,
+            request_id = id,
             outcome = tracing::field::Empty,
         );
+        let started = Instant::now();
+        let fut = match span.in_scope(|| begin(&entry, &self.core, ctx, message, deadline)) {
+            Begun::Done(result) => {
+                let _entered = span.enter();
+                let answer = conclude(shared, &self.core, &entry, id, Some(result), started);
+                if let Some(out) = answer
+                    && let Err(mpsc::error::TrySendError::Full(out)) = shared.out.try_send(out)
+                {
+                    // The writer is behind: wait for room in a task, not in the reader.
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let _ = shared.out.send(out).await;
+                        drop((slot, accepted));
+                    });
+                }
+                if CallToken::reusable(&call) && self.spare_tokens.len() < SPARE_TOKENS {
+                    self.spare_tokens.push(call);
+                }
+                return;
+            }
+            Begun::Running(fut) => fut,
+        };
+        let token = call.token().clone();
+        self.generation += 1;
+        let generation = self.generation;
+        if let Some(id) = id {
+            lock(&self.running).insert(id, (generation, token.clone()));
+        }
         let running = self.running.clone();
         let core = self.core.clone();
         let shared = shared.clone();
         tokio::spawn(
             async move {
                 let _slot = slot;
-                let Job {
-                    id,
-                    entry,
-                    message,
-                    deadline,
-                    accepted,
-                } = job;
-                let started = Instant::now();
-                let outcome = run_handler(&entry, &core, ctx, message, &token, deadline).await;
+                let outcome = finish_handler(&entry, &core, fut, &token, deadline).await;
                 if let Some(id) = id {
                     let mut running = lock(&running);
                     if running.get(&id).is_some_and(|(g, _)| *g == generation) {
                         running.remove(&id);
                     }
                 }
-                let label = match &outcome {
-                    Some(Ok(_)) => "ok",
-                    Some(Err(s)) => s.code().as_str(),
-                    None => "cancelled",
-                };
-                tracing::Span::current().record("outcome", label);
-                tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "served");
-                metrics::server_call(&entry.name, label, started.elapsed());
-                match outcome {
-                    Some(result) => {
-                        if result.is_err() {
-                            core.counters.errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                        answer(&shared, &core, id, result, &entry.name).await;
-                    }
-                    None => {
-                        core.counters.cancelled.fetch_add(1, Ordering::Relaxed);
-                    }
+                if let Some(out) = conclude(&shared, &core, &entry, id, outcome, started) {
+                    // A closed connection cannot take the answer; the caller already knows.
+                    let _ = shared.out.send(out).await;
                 }
                 drop(accepted);
             }
@@ -398,28 +439,71 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
     }
 }
 
-/// Runs a handler to its answer, or `None` when the call was abandoned (cancelled by the
-/// caller, connection gone, server aborting).
-async fn run_handler(
+/// How a handler's first poll went.
+enum Begun {
+    /// It answered (or panicked) at once.
+    Done(Result<MessageBuf, Status>),
+    /// It waits for something; the future is to be polled again.
+    Running(BoxFuture<'static, Result<MessageBuf, Status>>),
+}
+
+/// A panic in a handler as the caller sees it.
+fn panicked(entry: &Entry, core: &ServerCore, p: &(dyn std::any::Any + Send)) -> Status {
+    // The text stays in our logs; the caller learns only that the handler failed.
+    tracing::error!(procedure = %entry.name, panic = panic_text(p), "handler panicked");
+    metrics::server_panic(&entry.name);
+    core.counters.panics.fetch_add(1, Ordering::Relaxed);
+    Status::handler_error("the handler panicked")
+}
+
+/// A handler's result, where a handler that gave up because its context fired at the
+/// deadline failed because of the deadline, whatever it says.
+fn settle(
+    result: Result<MessageBuf, Status>,
+    deadline: Option<Instant>,
+) -> Result<MessageBuf, Status> {
+    match result {
+        Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {
+            Err(Status::deadline_exceeded("the call's deadline passed"))
+        }
+        r => r,
+    }
+}
+
+/// Creates the handler's future and polls it once.
+///
+/// The poll uses a waker that does nothing: a future left pending is polled again at
+/// once by the task that continues it ([`finish_handler`], whose first poll is the
+/// handler's), which registers the real waker.
+fn begin(
     entry: &Entry,
     core: &ServerCore,
     ctx: Context,
     message: MessageBuf,
+    deadline: Option<Instant>,
+) -> Begun {
+    let mut fut =
+        match std::panic::catch_unwind(AssertUnwindSafe(|| entry.handler.call(ctx, message))) {
+            Ok(fut) => fut,
+            Err(p) => return Begun::Done(Err(panicked(entry, core, &*p))),
+        };
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
+        Ok(Poll::Ready(r)) => Begun::Done(settle(r, deadline)),
+        Ok(Poll::Pending) => Begun::Running(fut),
+        Err(p) => Begun::Done(Err(panicked(entry, core, &*p))),
+    }
+}
+
+/// Runs a started handler to its answer, or `None` when the call was abandoned
+/// (cancelled by the caller, connection gone, server aborting).
+async fn finish_handler(
+    entry: &Entry,
+    core: &ServerCore,
+    fut: BoxFuture<'static, Result<MessageBuf, Status>>,
     token: &CancellationToken,
     deadline: Option<Instant>,
 ) -> Option<Result<MessageBuf, Status>> {
-    let panicked = |p: Box<dyn std::any::Any + Send>| {
-        // The text stays in our logs; the caller learns only that the handler failed.
-        tracing::error!(procedure = %entry.name, panic = panic_text(&*p), "handler panicked");
-        metrics::server_panic(&entry.name);
-        core.counters.panics.fetch_add(1, Ordering::Relaxed);
-        Err(Status::handler_error("the handler panicked"))
-    };
-    let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| entry.handler.call(ctx, message)))
-    {
-        Ok(fut) => fut,
-        Err(p) => return Some(panicked(p)),
-    };
     let expire = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -429,16 +513,43 @@ async fn run_handler(
     tokio::select! {
         biased;
         r = AssertUnwindSafe(fut).catch_unwind() => Some(match r {
-            // A handler that gave up because its context fired at the deadline failed
-            // because of the deadline, whatever it says.
-            Ok(Err(_)) if deadline.is_some_and(|d| Instant::now() >= d) => {
-                Err(Status::deadline_exceeded("the call's deadline passed"))
-            }
-            Ok(r) => r,
-            Err(p) => panicked(p),
+            Ok(r) => settle(r, deadline),
+            Err(p) => Err(panicked(entry, core, &*p)),
         }),
         _ = token.cancelled() => None,
         _ = expire => Some(Err(Status::deadline_exceeded("the call's deadline passed"))),
+    }
+}
+
+/// Records how a call ended and returns its answer, if it has one to send.
+fn conclude(
+    shared: &Shared,
+    core: &ServerCore,
+    entry: &Entry,
+    id: Option<u32>,
+    outcome: Option<Result<MessageBuf, Status>>,
+    started: Instant,
+) -> Option<Outgoing> {
+    let label = match &outcome {
+        Some(Ok(_)) => "ok",
+        Some(Err(s)) => s.code().as_str(),
+        None => "cancelled",
+    };
+    let elapsed = started.elapsed();
+    tracing::Span::current().record("outcome", label);
+    tracing::debug!(elapsed_us = elapsed.as_micros() as u64, "served");
+    entry.metrics.record(label, elapsed);
+    match outcome {
+        Some(result) => {
+            if result.is_err() {
+                core.counters.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            answer_frame(shared, core, id, result, &entry.name)
+        }
+        None => {
+            core.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+            None
+        }
     }
 }
 
@@ -451,11 +562,25 @@ pub(crate) async fn answer(
     result: Result<MessageBuf, Status>,
     procedure: &str,
 ) {
+    if let Some(out) = answer_frame(shared, core, id, result, procedure) {
+        // A closed connection cannot take the answer; the caller already knows.
+        let _ = shared.out.send(out).await;
+    }
+}
+
+/// What [`answer`] queues for the writer, if anything.
+fn answer_frame(
+    shared: &Shared,
+    core: &ServerCore,
+    id: Option<u32>,
+    result: Result<MessageBuf, Status>,
+    procedure: &str,
+) -> Option<Outgoing> {
     let Some(id) = id else {
         if let Err(status) = result {
             tracing::debug!(%procedure, peer = %shared.peer, %status, "send failed");
         }
-        return;
+        return None;
     };
     let frame = match result {
         Ok(message) if message.len() + 8 <= shared.peer_max_frame => Frame::Response {
@@ -468,7 +593,7 @@ pub(crate) async fn answer(
                 message.len(),
                 shared.peer_max_frame
             ));
-            return Box::pin(answer(shared, core, Some(id), Err(status), procedure)).await;
+            return answer_frame(shared, core, Some(id), Err(status), procedure);
         }
         Err(status) if shared.wire().has(Features::ERRORS) => Frame::Error {
             id,
@@ -481,8 +606,7 @@ pub(crate) async fn answer(
             if shared.per_call_streams {
                 // The call has a stream of its own: resetting it tells the caller at once.
                 tracing::debug!(%procedure, peer = %shared.peer, request_id = id, %status, "call failed; resetting its stream");
-                let _ = shared.out.send(Outgoing::Unanswered { id }).await;
-                return;
+                return Some(Outgoing::Unanswered { id });
             }
             tracing::warn!(
                 %procedure,
@@ -492,9 +616,8 @@ pub(crate) async fn answer(
                 "call failed; the peer speaks the Go wire, which cannot carry errors, so it \
                  gets no answer and waits for its own timeout"
             );
-            return;
+            return None;
         }
     };
-    // A closed connection cannot take the answer; the caller already knows.
-    let _ = shared.out.send(Outgoing::frame(&frame)).await;
+    Some(Outgoing::frame(&frame))
 }

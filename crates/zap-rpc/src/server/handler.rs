@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -23,7 +24,37 @@ pub struct Context {
     procedure: Arc<str>,
     request_id: Option<u32>,
     deadline: Option<Instant>,
-    cancel: CancellationToken,
+    cancel: Arc<CallToken>,
+}
+
+/// A call's cancellation token, which the connection reuses for a later call once nothing
+/// but the connection holds it (see [`CallToken::reusable`]).
+#[derive(Debug)]
+pub(crate) struct CallToken {
+    token: CancellationToken,
+    /// Set once a copy of the token left through [`Context::cancellation_token`].
+    handed_out: AtomicBool,
+}
+
+impl CallToken {
+    pub(crate) fn new(token: CancellationToken) -> Arc<Self> {
+        Arc::new(Self {
+            token,
+            handed_out: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// True when this call's token can serve another call: no context and no copy of the
+    /// token is left anywhere, and it was never cancelled.
+    pub(crate) fn reusable(this: &Arc<Self>) -> bool {
+        Arc::strong_count(this) == 1
+            && !this.handed_out.load(Ordering::Acquire)
+            && !this.token.is_cancelled()
+    }
 }
 
 impl Context {
@@ -32,7 +63,7 @@ impl Context {
         procedure: Arc<str>,
         request_id: Option<u32>,
         deadline: Option<Instant>,
-        cancel: CancellationToken,
+        cancel: Arc<CallToken>,
     ) -> Self {
         Self {
             peer,
@@ -72,7 +103,7 @@ impl Context {
 
     /// True once the call is cancelled or past its deadline.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled() || self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.cancel.token.is_cancelled() || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Resolves when the call is cancelled or its deadline passes.
@@ -80,18 +111,19 @@ impl Context {
         match self.deadline {
             Some(d) => {
                 tokio::select! {
-                    _ = self.cancel.cancelled() => {}
+                    _ = self.cancel.token.cancelled() => {}
                     _ = tokio::time::sleep_until(d.into()) => {}
                 }
             }
-            None => self.cancel.cancelled().await,
+            None => self.cancel.token.cancelled().await,
         }
     }
 
     /// The cancellation token of this call (deadlines not included), to hand to code that
     /// takes one.
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.cancel.clone()
+        self.cancel.handed_out.store(true, Ordering::Release);
+        self.cancel.token.clone()
     }
 }
 
@@ -114,6 +146,11 @@ impl Context {
 /// ```
 ///
 /// and, through [`ServiceHandler`], for any tower `Service<Request>`.
+///
+/// The returned future is first polled on the connection's own task, so a handler that
+/// answers at once costs no task of its own; one that has to wait continues in a task.
+/// As in any async code, blocking or CPU-heavy work belongs in
+/// `tokio::task::spawn_blocking`, or it holds up the connection's other frames.
 pub trait Handler: Send + Sync + 'static {
     /// Runs the procedure for one call.
     fn call(

@@ -7,12 +7,26 @@ use zap_wire::ProcedureId;
 
 use super::handler::Handler;
 use crate::error::Error;
+use crate::metrics::CallKeys;
 use crate::status::{ErrorCode, Status};
 
 /// One registered procedure.
 pub(crate) struct Entry {
     pub(crate) name: Arc<str>,
     pub(crate) handler: Arc<dyn Handler>,
+    /// Its call metrics, keyed once at registration.
+    pub(crate) metrics: CallKeys,
+}
+
+impl Entry {
+    fn new(name: &str, handler: Arc<dyn Handler>) -> Self {
+        let name: Arc<str> = Arc::from(name);
+        Self {
+            metrics: CallKeys::server(name.clone()),
+            name,
+            handler,
+        }
+    }
 }
 
 /// What a legacy message type leads to.
@@ -88,10 +102,7 @@ impl Registry {
             Slot::One(existing) => Some(vec![existing.name.clone()]),
             Slot::Shared(names) => Some(names.clone()),
         };
-        let entry = Arc::new(Entry {
-            name: Arc::from(name),
-            handler,
-        });
+        let entry = Arc::new(Entry::new(name, handler));
         self.by_type[usize::from(id.msg_type())] = match next {
             None => Slot::One(entry.clone()),
             Some(mut names) => {
@@ -130,10 +141,7 @@ impl Registry {
                 new: name.to_string(),
             });
         }
-        let entry = Arc::new(Entry {
-            name: Arc::from(name),
-            handler,
-        });
+        let entry = Arc::new(Entry::new(name, handler));
         self.names.insert(entry.name.clone(), None);
         self.by_type[usize::from(msg_type)] = Slot::One(entry);
         Ok(())
