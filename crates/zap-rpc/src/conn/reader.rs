@@ -26,6 +26,16 @@ use crate::server::dispatch::{Incoming, Serve, Target};
 use crate::status::{ErrorCode, Status};
 use crate::transport::BoxRead;
 
+/// After this many frames in a row the reader lets the other tasks run before reading on.
+///
+/// Without the pause a peer that sends hundreds of frames at once gets no answer until
+/// all of them are read and handled, and then sits idle while this side waits for its
+/// next batch: the two sides take turns instead of working at the same time. Pausing
+/// every few dozen frames lets the writer send what is answered so far (and the callers
+/// woken by answers queue their next requests), so the peer starts on it while we read
+/// on. A batch still carries dozens of frames, so the system calls per frame stay few.
+const FRAMES_PER_TURN: u32 = 64;
+
 /// What the reader receives.
 #[derive(Debug)]
 pub(crate) enum Inbound {
@@ -116,6 +126,7 @@ pub(crate) async fn run<S>(
     };
     tokio::pin!(draining);
     let mut drained = false;
+    let mut in_turn = 0u32;
 
     let reason = loop {
         let can_read = serve.as_ref().is_none_or(Serve::has_room);
@@ -153,6 +164,11 @@ pub(crate) async fn run<S>(
                     }
                     if let Err(e) = on_payload(&shared, serve.as_mut(), payload).await {
                         break Some(e);
+                    }
+                    in_turn += 1;
+                    if in_turn >= FRAMES_PER_TURN {
+                        in_turn = 0;
+                        tokio::task::yield_now().await;
                     }
                 }
                 Some(Ok(Inbound::Cancel(id))) => {
