@@ -1,18 +1,11 @@
 //! `zap cert ca|issue`, then `zap serve` and `zap call` over mutual TLS and QUIC with those
 //! files, run as a user runs them (real processes, loopback only, no mDNS).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod support;
 
-fn zap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zap"))
-        .args(args)
-        .output()
-        .expect("zap runs")
-}
+use std::path::{Path, PathBuf};
+
+use support::{Background, json, zap};
 
 struct Dir(PathBuf);
 
@@ -35,54 +28,22 @@ impl Drop for Dir {
     }
 }
 
-struct Served {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(extra: &[&str], prefix: &str) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zap"))
-        .args([
+fn serve(extra: &[&str], prefix: &str) -> (Background, String) {
+    let args = [
+        &[
             "serve",
             "--listen",
             "127.0.0.1:0",
             "--no-mdns",
             "--node-id",
             "srv",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("zap serve starts");
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("zap serve prints where it listens");
-    let addr = line
-        .split_whitespace()
-        .find(|w| w.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no {prefix} address in {line:?}"))
-        .to_string();
-    Served { child, addr }
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+        ],
+        extra,
+    ]
+    .concat();
+    let served = Background::start(&args);
+    let (addr, _) = Background::banner(&served.stdout, prefix);
+    (served, addr)
 }
 
 fn files(dir: &Dir, name: &str) -> Vec<String> {
@@ -144,9 +105,9 @@ fn a_dev_ca_issues_certificates_that_serve_and_call_over_tls_and_quic() {
             server_args.push("--quic".into());
         }
         let args: Vec<&str> = server_args.iter().map(String::as_str).collect();
-        let served = serve(&args, prefix);
+        let (_served, addr) = serve(&args, prefix);
 
-        let mut call: Vec<String> = vec!["call".into(), "--peer".into(), served.addr.clone()];
+        let mut call: Vec<String> = vec!["call".into(), "--peer".into(), addr.clone()];
         call.extend(files(&dir, "cli"));
         call.extend(["Echo", "--u32", "7", "--json"].map(String::from));
         let call: Vec<&str> = call.iter().map(String::as_str).collect();
@@ -158,7 +119,7 @@ fn a_dev_ca_issues_certificates_that_serve_and_call_over_tls_and_quic() {
         assert_eq!(doc["peer"]["transport"], if quic { "quic" } else { "tls" });
 
         // Without a certificate, or with plain TCP, the server has nothing to say.
-        let plain = served.addr.replace("zaps://", "").replace("zapq://", "");
+        let plain = addr.replace("zaps://", "").replace("zapq://", "");
         let out = zap(&[
             "call",
             "--peer",
@@ -169,7 +130,7 @@ fn a_dev_ca_issues_certificates_that_serve_and_call_over_tls_and_quic() {
             "2s",
         ]);
         assert_eq!(out.status.code(), Some(1), "{out:?}");
-        let out = zap(&["call", "--peer", &served.addr, "Ping", "--timeout", "2s"]);
+        let out = zap(&["call", "--peer", &addr, "Ping", "--timeout", "2s"]);
         assert_eq!(out.status.code(), Some(1), "{out:?}");
     }
 
@@ -182,14 +143,14 @@ fn a_dev_ca_issues_certificates_that_serve_and_call_over_tls_and_quic() {
             .status
             .success()
     );
-    let served = serve(
+    let (_served, addr) = serve(
         &files(&dir, "srv")
             .iter()
             .map(String::as_str)
             .collect::<Vec<_>>(),
         "zaps://",
     );
-    let mut call: Vec<String> = vec!["call".into(), "--peer".into(), served.addr.clone()];
+    let mut call: Vec<String> = vec!["call".into(), "--peer".into(), addr.clone()];
     call.extend([
         "--tls-cert".into(),
         other.s("cli.pem"),

@@ -1,86 +1,32 @@
 //! `zap serve` and `zap call`, run as a user runs them: a real server process on loopback
 //! (no mDNS), real calls, exit codes, JSON, and a graceful stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod support;
 
-/// A running `zap serve` and its address.
-struct Served {
-    child: Child,
-    addr: String,
-    stderr: mpsc::Receiver<String>,
-}
+use support::{Background, json, zap};
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zap"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-mdns",
-            "--node-id",
-            "cli-test",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("zap serve starts");
-    // Lines arrive on threads so that every wait below is bounded.
-    let (out_tx, out_rx) = mpsc::channel();
-    let stdout = child.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = out_tx.send(line);
-        }
-    });
-    let (err_tx, err_rx) = mpsc::channel();
-    let stderr = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = err_tx.send(line);
-        }
-    });
-    let line = out_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("zap serve prints where it listens");
-    let addr = line
-        .split_whitespace()
-        .find(|w| w.starts_with("127.0.0.1:"))
-        .expect("an address in the banner")
-        .to_string();
+fn serve() -> (Background, String) {
+    let served = Background::start(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-mdns",
+        "--node-id",
+        "cli-test",
+    ]);
+    let (addr, line) = Background::banner(&served.stdout, "127.0.0.1:");
     assert!(line.contains("as cli-test"), "{line}");
-    Served {
-        child,
-        addr,
-        stderr: err_rx,
-    }
+    (served, addr)
 }
 
-fn call(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zap"))
-        .arg("call")
-        .args(args)
-        .output()
-        .expect("zap call runs")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
+fn call(args: &[&str]) -> std::process::Output {
+    zap(&[&["call"], args].concat())
 }
 
 #[test]
 fn serve_and_call_from_the_shell() {
-    let served = serve();
-    let peer = served.addr.as_str();
+    let (served, addr) = serve();
+    let peer = addr.as_str();
 
     // Echo returns the message unchanged; --u32 builds a root with N at offset 0.
     let out = call(&["--peer", peer, "Echo", "--u32", "7"]);
@@ -149,16 +95,7 @@ fn serve_and_call_from_the_shell() {
     );
 
     // SIGTERM stops it gracefully.
-    let pid = served.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let stopped = std::iter::from_fn(|| served.stderr.recv_timeout(Duration::from_secs(10)).ok())
-        .any(|l| l.trim() == "stopped");
+    let stopped = served.terminate_and_wait_for(|l| l.trim() == "stopped");
     assert!(stopped, "zap serve did not report a graceful stop");
 }
 

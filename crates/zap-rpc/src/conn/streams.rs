@@ -422,16 +422,7 @@ impl Link {
             shared.close(reason);
         }
         self.close(&shared.reason_or(ConnectionError::Local));
-        rx.close();
-        while let Ok(left) = rx.try_recv() {
-            if let Outgoing::Frame {
-                request: Some(id), ..
-            } = left
-            {
-                shared.deliver(id, Reply::Failed(ConnectionError::NotSent));
-            }
-        }
-        shared.fail_all();
+        super::writer::fail_unsent(&shared, &mut rx);
     }
 
     /// Sends a frame where it belongs.

@@ -168,6 +168,13 @@ pub(crate) async fn run(
     if let Some(reason) = outcome {
         shared.close(reason);
     }
+    fail_unsent(&shared, &mut rx);
+}
+
+/// Ends a writer: frames still queued were never sent, so their calls fail with
+/// [`ConnectionError::NotSent`] (safe to retry elsewhere), then every other waiting call
+/// fails with the connection's close reason.
+pub(super) fn fail_unsent(shared: &Shared, rx: &mut mpsc::Receiver<Outgoing>) {
     rx.close();
     while let Ok(left) = rx.try_recv() {
         if let Outgoing::Frame {

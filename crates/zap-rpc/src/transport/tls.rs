@@ -200,11 +200,8 @@ impl TlsServerConfig {
 
     /// From PEM: the certificate chain, its private key, and the client CA certificates.
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], ca_pem: &[u8]) -> Result<Self, TlsError> {
-        Self::new(
-            certs_from_pem(cert_pem, "the certificate")?,
-            key_from_pem(key_pem, "the private key")?,
-            certs_from_pem(ca_pem, "the CA")?,
-        )
+        let (chain, key, cas) = material_from_pem(cert_pem, key_pem, ca_pem)?;
+        Self::new(chain, key, cas)
     }
 
     /// From PEM files: the certificate chain, its private key, and the client CA.
@@ -213,12 +210,8 @@ impl TlsServerConfig {
         key: impl AsRef<Path>,
         ca: impl AsRef<Path>,
     ) -> Result<Self, TlsError> {
-        let (cert, key, ca) = (cert.as_ref(), key.as_ref(), ca.as_ref());
-        Self::new(
-            certs_from_pem(&read_file(cert)?, &cert.display().to_string())?,
-            key_from_pem(&read_file(key)?, &key.display().to_string())?,
-            certs_from_pem(&read_file(ca)?, &ca.display().to_string())?,
-        )
+        let (chain, key, cas) = material_from_files(cert.as_ref(), key.as_ref(), ca.as_ref())?;
+        Self::new(chain, key, cas)
     }
 
     /// Any rustls server configuration (a custom client verifier, CRLs): the ALPN list is
@@ -256,6 +249,32 @@ impl TlsServerConfig {
     pub fn handshake_timeout(&self) -> Duration {
         self.limits.timeout
     }
+}
+
+/// A certificate chain (leaf first), its private key, and the CA certificates trusted for
+/// the other side: what both configurations are built from.
+type Material = (
+    Vec<CertificateDer<'static>>,
+    PrivateKeyDer<'static>,
+    Vec<CertificateDer<'static>>,
+);
+
+/// [`Material`] from PEM bytes.
+fn material_from_pem(cert_pem: &[u8], key_pem: &[u8], ca_pem: &[u8]) -> Result<Material, TlsError> {
+    Ok((
+        certs_from_pem(cert_pem, "the certificate")?,
+        key_from_pem(key_pem, "the private key")?,
+        certs_from_pem(ca_pem, "the CA")?,
+    ))
+}
+
+/// [`Material`] from PEM files; errors name the file.
+fn material_from_files(cert: &Path, key: &Path, ca: &Path) -> Result<Material, TlsError> {
+    Ok((
+        certs_from_pem(&read_file(cert)?, &cert.display().to_string())?,
+        key_from_pem(&read_file(key)?, &key.display().to_string())?,
+        certs_from_pem(&read_file(ca)?, &ca.display().to_string())?,
+    ))
 }
 
 /// A client's mutual-TLS settings: its certificate and key, and the CA whose server
@@ -299,11 +318,8 @@ impl TlsClientConfig {
 
     /// From PEM: the certificate chain, its private key, and the server CA certificates.
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], ca_pem: &[u8]) -> Result<Self, TlsError> {
-        Self::new(
-            certs_from_pem(cert_pem, "the certificate")?,
-            key_from_pem(key_pem, "the private key")?,
-            certs_from_pem(ca_pem, "the CA")?,
-        )
+        let (chain, key, cas) = material_from_pem(cert_pem, key_pem, ca_pem)?;
+        Self::new(chain, key, cas)
     }
 
     /// From PEM files: the certificate chain, its private key, and the server CA.
@@ -312,12 +328,8 @@ impl TlsClientConfig {
         key: impl AsRef<Path>,
         ca: impl AsRef<Path>,
     ) -> Result<Self, TlsError> {
-        let (cert, key, ca) = (cert.as_ref(), key.as_ref(), ca.as_ref());
-        Self::new(
-            certs_from_pem(&read_file(cert)?, &cert.display().to_string())?,
-            key_from_pem(&read_file(key)?, &key.display().to_string())?,
-            certs_from_pem(&read_file(ca)?, &ca.display().to_string())?,
-        )
+        let (chain, key, cas) = material_from_files(cert.as_ref(), key.as_ref(), ca.as_ref())?;
+        Self::new(chain, key, cas)
     }
 
     /// Any rustls client configuration: the ALPN list is set to `zap` and early data
