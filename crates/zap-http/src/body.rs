@@ -1,17 +1,18 @@
 //! [`Incoming`]: the body of a request a server received or a response a client received.
 
 use std::fmt;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Limited};
 use tokio::time::{Instant, Sleep};
 
 use crate::client::pool::Pooled;
-use crate::error::{Error, TimeoutKind};
+use crate::error::{BoxError, Error, TimeoutKind};
 use crate::wire::{Chunk, DecodeLimits, decode_chunk};
 
 /// The body of a received message: inline (the whole body arrived in one frame), or a
@@ -183,5 +184,91 @@ impl Body for Incoming {
             Kind::Stream(s) if s.conn.is_none() => SizeHint::with_exact(0),
             Kind::Stream(_) => SizeHint::default(),
         }
+    }
+}
+
+/// Reads a whole body of at most `max` bytes. A body of one data frame (the usual case)
+/// is kept as that frame's buffer: no list of chunks is allocated, nothing is copied.
+pub(crate) async fn collect_small<B>(
+    body: B,
+    max: usize,
+) -> Result<(Bytes, Option<HeaderMap>), BoxError>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let mut body = pin!(Limited::new(body, max));
+    let mut first: Option<Bytes> = None;
+    let mut more: Option<BytesMut> = None;
+    let mut trailers: Option<HeaderMap> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        match frame.into_data() {
+            Ok(mut data) => {
+                let chunk = data.copy_to_bytes(data.remaining());
+                if let Some(buf) = more.as_mut() {
+                    buf.extend_from_slice(&chunk);
+                } else if let Some(head) = first.take() {
+                    let mut buf = BytesMut::with_capacity(head.len() + chunk.len());
+                    buf.extend_from_slice(&head);
+                    buf.extend_from_slice(&chunk);
+                    more = Some(buf);
+                } else {
+                    first = Some(chunk);
+                }
+            }
+            Err(frame) => {
+                if let Ok(t) = frame.into_trailers() {
+                    match trailers.as_mut() {
+                        Some(all) => all.extend(t),
+                        None => trailers = Some(t),
+                    }
+                }
+            }
+        }
+    }
+    let data = match more {
+        Some(buf) => buf.freeze(),
+        None => first.unwrap_or_default(),
+    };
+    Ok((data, trailers))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http_body_util::StreamBody;
+
+    use super::*;
+
+    fn frames(parts: Vec<Frame<Bytes>>) -> impl Body<Data = Bytes, Error = Infallible> {
+        StreamBody::new(futures_util::stream::iter(parts.into_iter().map(Ok)))
+    }
+
+    #[tokio::test]
+    async fn one_frame_is_kept_and_several_are_joined_with_their_trailers() {
+        let one = Bytes::from_static(b"whole");
+        let (data, trailers) = collect_small(frames(vec![Frame::data(one.clone())]), 64)
+            .await
+            .unwrap();
+        assert_eq!(data.as_ptr(), one.as_ptr(), "a single frame is not copied");
+        assert!(trailers.is_none());
+
+        let mut t = HeaderMap::new();
+        t.insert("x-sum", "7".parse().unwrap());
+        let body = frames(vec![
+            Frame::data(Bytes::from_static(b"ab")),
+            Frame::data(Bytes::new()),
+            Frame::data(Bytes::from_static(b"cd")),
+            Frame::trailers(t),
+        ]);
+        let (data, trailers) = collect_small(body, 64).await.unwrap();
+        assert_eq!(data, "abcd");
+        assert_eq!(trailers.unwrap()["x-sum"], "7");
+
+        let big = frames(vec![Frame::data(Bytes::from_static(b"12345"))]);
+        let err = collect_small(big, 4).await.unwrap_err();
+        assert!(err.is::<http_body_util::LengthLimitError>());
     }
 }

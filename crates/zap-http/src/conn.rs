@@ -32,6 +32,8 @@ pub(crate) struct Conn<T> {
     io: T,
     buf: BytesMut,
     codec: FrameCodec,
+    /// Where response heads are encoded; its memory is reused once a frame is sent.
+    scratch: BytesMut,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
@@ -40,7 +42,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
             io,
             buf: BytesMut::new(),
             codec: FrameCodec::with_max_frame(max_frame),
+            scratch: BytesMut::new(),
         }
+    }
+
+    /// The buffer frames may be encoded into (see [`encode_response_in`]).
+    ///
+    /// [`encode_response_in`]: crate::wire::encode_response_in
+    pub(crate) fn scratch(&mut self) -> &mut BytesMut {
+        &mut self.scratch
     }
 
     /// Bytes received but not yet taken as a frame.
@@ -102,8 +112,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
     }
 
     /// Writes a whole frame (vectored when the stream supports it) and flushes it.
-    pub(crate) async fn write(&mut self, mut frame: EncodedFrame) -> io::Result<()> {
-        self.io.write_all_buf(&mut frame).await?;
+    /// The frame is borrowed, so a caller that may resend it keeps it without a clone.
+    pub(crate) async fn write(&mut self, frame: &EncodedFrame) -> io::Result<()> {
+        self.io.write_all_buf(&mut frame.cursor()).await?;
         self.io.flush().await
     }
 

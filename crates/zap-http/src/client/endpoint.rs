@@ -76,10 +76,17 @@ impl Endpoint {
     /// an authority.
     pub fn from_uri(uri: &http::Uri) -> Option<Self> {
         let authority = uri.authority()?;
-        Some(Self::host(
+        let (host, port) = (
             authority.host(),
             authority.port_u16().unwrap_or(DEFAULT_PORT),
-        ))
+        );
+        // An address (the usual case) needs no owned copy of the host text.
+        Some(
+            match host.trim_start_matches('[').trim_end_matches(']').parse() {
+                Ok(ip) => Self::tcp(SocketAddr::new(ip, port)),
+                Err(_) => Self::host(host, port),
+            },
+        )
     }
 
     /// Uses `name` as the TLS server name (and the name the peer's certificate must carry).

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response};
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::LengthLimitError;
 use tracing::Instrument;
 
 pub use connect::{BoxFuture, Connect, TcpConnector};
@@ -324,11 +324,8 @@ where
     B: Body,
     B::Error: Into<BoxError>,
 {
-    match Limited::new(body, max).collect().await {
-        Ok(collected) => {
-            let trailers = collected.trailers().cloned();
-            Ok((collected.to_bytes(), trailers))
-        }
+    match crate::body::collect_small(body, max).await {
+        Ok(collected) => Ok(collected),
         Err(e) if e.is::<LengthLimitError>() => Err(Error::BodyTooLarge { max }),
         Err(e) => Err(Error::Body(e)),
     }
@@ -378,12 +375,12 @@ where
         endpoint = %endpoint,
     );
     async move {
-        match inner.exchange(&endpoint, frame.clone(), false).await {
+        match inner.exchange(&endpoint, &frame, false).await {
             Ok(resp) => Ok(resp),
             Err(f) if cfg.retry && f.may_resend(idempotent) => {
                 tracing::debug!(error = %f.error, "reused connection failed; resending on a new one");
                 inner
-                    .exchange(&endpoint, frame, true)
+                    .exchange(&endpoint, &frame, true)
                     .await
                     .map_err(|f| f.error)
             }
@@ -412,7 +409,7 @@ impl Inner {
     async fn exchange(
         &self,
         endpoint: &Endpoint,
-        frame: EncodedFrame,
+        frame: &EncodedFrame,
         fresh: bool,
     ) -> Result<Response<Incoming>, Failure> {
         let checkout = self
@@ -459,7 +456,10 @@ impl Inner {
     }
 }
 
-async fn write_and_read(pooled: &mut Pooled, frame: EncodedFrame) -> Result<Bytes, (Error, Stage)> {
+async fn write_and_read(
+    pooled: &mut Pooled,
+    frame: &EncodedFrame,
+) -> Result<Bytes, (Error, Stage)> {
     let conn = pooled.conn();
     conn.write(frame)
         .await

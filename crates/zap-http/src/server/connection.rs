@@ -9,6 +9,7 @@ use std::time::Instant;
 use futures_util::FutureExt;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body::Body;
+use metrics::{Key, Label, Metadata};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tower::{Service, ServiceExt};
@@ -269,17 +270,46 @@ fn settle<B, E: Into<BoxError>>(
     }
 }
 
+/// Where the per-request metrics come from, as the `metrics` macros would say.
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// `zap_http_server_requests_total`, one key per status class. The keys are built once:
+/// the `metrics` macros build a label vector on every call, recorder or not.
+static REQUESTS: [Key; 5] = {
+    const NAME: &str = "zap_http_server_requests_total";
+    static CLASSES: [[Label; 1]; 5] = [
+        [Label::from_static_parts("status", "1xx")],
+        [Label::from_static_parts("status", "2xx")],
+        [Label::from_static_parts("status", "3xx")],
+        [Label::from_static_parts("status", "4xx")],
+        [Label::from_static_parts("status", "5xx")],
+    ];
+    [
+        Key::from_static_parts(NAME, &CLASSES[0]),
+        Key::from_static_parts(NAME, &CLASSES[1]),
+        Key::from_static_parts(NAME, &CLASSES[2]),
+        Key::from_static_parts(NAME, &CLASSES[3]),
+        Key::from_static_parts(NAME, &CLASSES[4]),
+    ]
+};
+
+/// `zap_http_server_request_duration_seconds`.
+static DURATION: Key = Key::from_static_name("zap_http_server_request_duration_seconds");
+
 fn finish(written: Result<(), Error>, status: StatusCode, started: Instant) -> bool {
     let class = match status.as_u16() {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
     };
-    metrics::counter!("zap_http_server_requests_total", "status" => class).increment(1);
-    metrics::histogram!("zap_http_server_request_duration_seconds")
-        .record(started.elapsed().as_secs_f64());
+    metrics::with_recorder(|r| {
+        r.register_counter(&REQUESTS[class], &METADATA).increment(1);
+        r.register_histogram(&DURATION, &METADATA)
+            .record(started.elapsed().as_secs_f64());
+    });
     match written {
         Ok(()) => true,
         Err(e) => {

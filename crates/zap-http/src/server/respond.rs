@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body::Body;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Config;
@@ -16,14 +16,14 @@ use crate::conn::Conn;
 use crate::error::{BoxError, Error};
 use crate::wire::{
     CHUNK_STRUCT_SIZE, EncodedFrame, MESSAGE_OVERHEAD, WireError, encode_data, encode_end,
-    encode_response, encode_response_head,
+    encode_response, encode_response_head, encode_response_in,
 };
 
 async fn send<IO>(conn: &mut Conn<IO>, frame: EncodedFrame, timeout: Duration) -> Result<(), Error>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    match tokio::time::timeout(timeout, conn.write(frame)).await {
+    match tokio::time::timeout(timeout, conn.write(&frame)).await {
         Ok(r) => r.map_err(Error::Io),
         Err(_) => Err(Error::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
@@ -98,16 +98,21 @@ where
         && n <= inline_max as u64
     {
         // A body may send more than its hint; the frame limit bounds what is buffered.
-        let collected = match Limited::new(body, cfg.encode.max_frame).collect().await {
+        let (data, trailers) = match crate::body::collect_small(body, cfg.encode.max_frame).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "response body failed before anything was sent");
                 return write_status(conn, StatusCode::INTERNAL_SERVER_ERROR, "", cfg).await;
             }
         };
-        let trailers = collected.trailers().cloned();
-        let data = collected.to_bytes();
-        return match encode_response(&parts, data.clone(), trailers.as_ref(), &cfg.encode) {
+        let encoded = encode_response_in(
+            &parts,
+            data.clone(),
+            trailers.as_ref(),
+            &cfg.encode,
+            conn.scratch(),
+        );
+        return match encoded {
             Ok(frame) => send(conn, frame, cfg.write_timeout).await,
             // Small for the threshold but not for this server's frame limit: stream it.
             Err(WireError::FrameTooLarge { .. }) => {

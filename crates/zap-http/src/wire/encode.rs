@@ -56,6 +56,12 @@ impl EncodedFrame {
         out.freeze()
     }
 
+    /// The frame's bytes as a [`Buf`] borrowing its buffers: writing it leaves the frame
+    /// whole, and needs no clone (cloning a freshly frozen buffer allocates).
+    pub(crate) fn cursor(&self) -> impl Buf + '_ {
+        (&self.head[..]).chain(&self.body[..]).chain(&self.tail[..])
+    }
+
     /// The ZAP message alone (no length prefix), in one buffer.
     pub fn message(&self) -> Bytes {
         self.to_bytes().slice(LENGTH_PREFIX..)
@@ -119,6 +125,17 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn encode(self, ty: FrameType, opts: &EncodeOptions) -> Result<EncodedFrame, WireError> {
+        self.encode_with(ty, opts, None)
+    }
+
+    /// Encodes into `scratch` when given: its buffer comes back for the next frame once
+    /// this one is dropped, so a connection that keeps it allocates no head per frame.
+    fn encode_with(
+        self,
+        ty: FrameType,
+        opts: &EncodeOptions,
+        scratch: Option<&mut BytesMut>,
+    ) -> Result<EncodedFrame, WireError> {
         let first_len = match self.first {
             First::Text(t) => t.len(),
             First::Status(_) => 0,
@@ -146,8 +163,20 @@ impl Fields<'_> {
         if copy_body {
             cap += self.body.len() + trailer_len;
         }
-        let mut out = BytesMut::with_capacity(cap);
-        put_prefix_and_header(&mut out, ty, total as u32);
+        let mut fresh;
+        let reused = scratch.is_some();
+        let out = match scratch {
+            Some(buf) => {
+                buf.clear();
+                buf.reserve(cap);
+                buf
+            }
+            None => {
+                fresh = BytesMut::with_capacity(cap);
+                &mut fresh
+            }
+        };
+        put_prefix_and_header(out, ty, total as u32);
 
         // The fixed section: slot i sits at ROOT + 8i and points at data laid out after
         // the section in field order, with no padding.
@@ -172,14 +201,21 @@ impl Fields<'_> {
         }
         out.put_slice(self.second);
         out.put_slice(self.proto);
-        self.headers.write(opts.header_case, &mut out);
+        self.headers.write(opts.header_case, out);
+        let head = |out: &mut BytesMut| {
+            if reused {
+                out.split().freeze()
+            } else {
+                std::mem::take(out).freeze()
+            }
+        };
         if copy_body {
             out.put_slice(&self.body);
             if let Some(t) = &self.trailer {
-                t.write(opts.header_case, &mut out);
+                t.write(opts.header_case, out);
             }
             return Ok(EncodedFrame {
-                head: out.freeze(),
+                head: head(out),
                 ..EncodedFrame::default()
             });
         }
@@ -192,7 +228,7 @@ impl Fields<'_> {
             _ => Bytes::new(),
         };
         Ok(EncodedFrame {
-            head: out.freeze(),
+            head: head(out),
             body: self.body,
             tail,
         })
@@ -297,6 +333,18 @@ pub fn encode_response(
 ) -> Result<EncodedFrame, WireError> {
     let trailer = trailers.map(Plan::new).transpose()?;
     response_fields(parts, body, trailer)?.encode(FrameType::Response, opts)
+}
+
+/// [`encode_response`] into a connection's reusable buffer.
+pub(crate) fn encode_response_in(
+    parts: &response::Parts,
+    body: Bytes,
+    trailers: Option<&HeaderMap>,
+    opts: &EncodeOptions,
+    scratch: &mut BytesMut,
+) -> Result<EncodedFrame, WireError> {
+    let trailer = trailers.map(Plan::new).transpose()?;
+    response_fields(parts, body, trailer)?.encode_with(FrameType::Response, opts, Some(scratch))
 }
 
 /// Encodes the head of a streamed response (frame type 3): status and headers; the body
