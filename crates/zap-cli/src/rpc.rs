@@ -379,12 +379,7 @@ pub(crate) async fn call(args: CallArgs) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            // The server knows a procedure only by its hash; the caller typed its name.
-            let text = if e.kind() == ErrorKind::UnknownProcedure {
-                format!("the server has no procedure {:?}: {e}", args.procedure)
-            } else {
-                e.to_string()
-            };
+            let text = e.to_string();
             if args.json {
                 let doc = serde_json::json!({
                     "ok": false,

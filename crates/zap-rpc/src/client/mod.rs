@@ -636,11 +636,11 @@ impl Client {
             if snapshot.is_empty() {
                 return Err(last.unwrap_or_else(|| self.no_peers()));
             }
-            let Some(peer) = self.choose(&snapshot, &tried) else {
+            let Some((peer, live)) = self.choose(&snapshot, &tried) else {
                 // Every peer was tried or is backing off: wait for the first to be ready.
                 let next = snapshot
                     .iter()
-                    .filter_map(|p| inner.pool.retry_at(p.key()))
+                    .filter_map(|p| inner.pool.live(p.key()).err())
                     .min();
                 let give_up = match next {
                     None => true,
@@ -657,7 +657,11 @@ impl Client {
             };
             attempts += 1;
             tracing::Span::current().record("peer", tracing::field::display(&peer));
-            let outcome = match inner.pool.get(&peer).await {
+            let conn = match live {
+                Some(conn) => Ok(conn),
+                None => inner.pool.get(&peer).await,
+            };
+            let outcome = match conn {
                 Ok(conn) => op(conn).await,
                 Err(reason) => Err(Error::connection(inner.pool.describe(&peer), reason)),
             };
@@ -685,19 +689,28 @@ impl Client {
         }
     }
 
-    /// The picker's choice among peers not yet tried and not backing off.
-    fn choose(&self, snapshot: &Snapshot, tried: &[String]) -> Option<Peer> {
+    /// The picker's choice among peers not yet tried and not backing off, with its live
+    /// connection when the first choice has one (else the pool finds or dials it).
+    fn choose(&self, snapshot: &Snapshot, tried: &[String]) -> Option<(Peer, Option<Connection>)> {
         let inner = &self.inner;
-        let ok = |p: &Peer| {
-            !tried.iter().any(|k| k == p.key()) && inner.pool.retry_at(p.key()).is_none()
+        let ready = |p: &Peer| {
+            if tried.iter().any(|k| k == p.key()) {
+                return None;
+            }
+            inner.pool.live(p.key()).ok()
         };
         if let Ok(p) = inner.picker.pick(snapshot)
-            && ok(p)
+            && let Some(live) = ready(p)
         {
-            return Some(p.clone());
+            return Some((p.clone(), live));
         }
-        let rest: Vec<Peer> = snapshot.iter().filter(|p| ok(p)).cloned().collect();
-        inner.picker.pick(&rest).ok().cloned()
+        let rest: Vec<Peer> = snapshot
+            .iter()
+            .filter(|p| ready(p).is_some())
+            .cloned()
+            .collect();
+        let peer = inner.picker.pick(&rest).ok()?.clone();
+        Some((peer, None))
     }
 }
 

@@ -74,13 +74,6 @@ impl Slot {
             .filter(|c| c.is_usable())
             .cloned()
     }
-
-    /// True when the slot has a connection that takes calls (no clone of it made).
-    fn has_usable(&self) -> bool {
-        guard(&self.live)
-            .as_ref()
-            .is_some_and(Connection::is_usable)
-    }
 }
 
 pub(crate) struct Pool {
@@ -134,15 +127,21 @@ impl Pool {
         self.dialer.describe(peer)
     }
 
-    /// When the peer with this key may be dialed again, if it is backing off.
-    pub(crate) fn retry_at(&self, key: &str) -> Option<Instant> {
+    /// The peer's live connection (`Ok(Some)`), or that it may be dialed (`Ok(None)`), or
+    /// when it may be dialed again if it is backing off (`Err`): one look at the slot,
+    /// so choosing a peer and taking its connection do not hash and lock twice.
+    pub(crate) fn live(&self, key: &str) -> Result<Option<Connection>, Instant> {
         let slots = guard(&self.slots);
-        let slot = slots.get(key)?;
-        if slot.has_usable() {
-            return None;
+        let Some(slot) = slots.get(key) else {
+            return Ok(None);
+        };
+        if let Some(conn) = slot.usable() {
+            return Ok(Some(conn));
         }
-        let at = guard(&slot.state).retry_at?;
-        (at > Instant::now()).then_some(at)
+        match guard(&slot.state).retry_at {
+            Some(at) if at > Instant::now() => Err(at),
+            _ => Ok(None),
+        }
     }
 
     /// The peer's connection, dialing it if there is none (unless it is backing off).

@@ -26,6 +26,7 @@ use crate::options::ConnectionOptions;
 use crate::peer::{PeerInfo, Wire};
 use crate::procedure::{IntoProcedure, Procedure};
 use crate::server::dispatch::Serve;
+use crate::status::{ErrorCode, Status};
 use crate::transport::Dialer;
 
 /// Builds an established connection's shared state and its reader and writer tasks,
@@ -342,7 +343,7 @@ impl Connection {
                 Ok(Reply::Message(m)) => Ok(m),
                 Ok(Reply::Status(status)) => Err(Error::Remote {
                     peer: shared.peer.to_string(),
-                    status,
+                    status: name_unknown(status, procedure),
                 }),
                 Ok(Reply::Failed(reason)) => Err(fail(reason)),
                 Err(_) => Err(fail(shared.reason_or(ConnectionError::Closed))),
@@ -432,5 +433,17 @@ fn send_frame(wire: Wire, procedure: &Procedure, message: MessageBuf) -> Frame {
         None => Frame::Plain {
             message: message.into_bytes(),
         },
+    }
+}
+
+/// The peer knows a wide procedure only by its hash, so its "unknown procedure" answer
+/// cannot name it; the caller can, and says which name it called.
+fn name_unknown(status: Status, procedure: &Procedure) -> Status {
+    match procedure.name() {
+        Some(name) if status.code() == ErrorCode::UnknownProcedure => Status::new(
+            status.code(),
+            format!("no procedure {name:?} on the peer ({})", status.message()),
+        ),
+        _ => status,
     }
 }
