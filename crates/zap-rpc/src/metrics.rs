@@ -27,7 +27,8 @@ pub const CLIENT_CALL_DURATION: &str = "zap_rpc_client_call_duration_seconds";
 pub const CLIENT_CONNECTS: &str = "zap_rpc_client_connects_total";
 /// Calls served by procedure and outcome.
 pub const SERVER_CALLS: &str = "zap_rpc_server_calls_total";
-/// Handler latency by procedure.
+/// Time from accepting a call to its answer (a wait for a handler slot included), by
+/// procedure.
 pub const SERVER_CALL_DURATION: &str = "zap_rpc_server_call_duration_seconds";
 /// Open server connections.
 pub const SERVER_CONNECTIONS: &str = "zap_rpc_server_connections";

@@ -1,6 +1,7 @@
 //! What a call is addressed to: a procedure name, or a raw Go message type.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -25,10 +26,10 @@ use crate::error::Error;
 /// assert_eq!(Procedure::msg_type(0x42).to_string(), "msg-type 0x42");
 /// # Ok::<(), zap_rpc::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Procedure(Kind);
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 enum Kind {
     Named { name: Arc<str>, id: ProcedureId },
     MsgType(u8),
@@ -75,6 +76,17 @@ impl Procedure {
         match &self.0 {
             Kind::MsgType(t) => Some(*t),
             Kind::Named { .. } => None,
+        }
+    }
+}
+
+/// Hashes the 32-bit id only (the name's own hash): equal procedures have equal ids, and
+/// hashing four bytes instead of the name keeps per-call lookups cheap.
+impl Hash for Procedure {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match &self.0 {
+            Kind::Named { id, .. } => state.write_u32(ProcedureId::hash(*id)),
+            Kind::MsgType(t) => state.write_u32(u32::from(*t)),
         }
     }
 }

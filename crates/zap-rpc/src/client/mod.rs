@@ -7,6 +7,7 @@ mod pool;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
@@ -18,7 +19,8 @@ use zap_discovery::{Discovery, Peer, PeerEvent, Picker, RoundRobin, Snapshot, St
 
 pub use self::pool::Backoff;
 use self::pool::Pool;
-use crate::conn::Connection;
+use crate::conn::shared::IdHash;
+use crate::conn::{Connection, traced};
 use crate::error::Error;
 use crate::message::MessageBuf;
 use crate::metrics::{self, CallKeys};
@@ -287,8 +289,10 @@ struct Inner {
     call_timeout: Option<Duration>,
     attempts: usize,
     closed: CancellationToken,
+    /// Set with `closed`: checked on every call, where the token's lock would cost more.
+    is_closed: AtomicBool,
     /// Metric keys by procedure, so that a call records its metrics without allocating.
-    call_keys: RwLock<HashMap<Procedure, Arc<CallKeys>>>,
+    call_keys: RwLock<HashMap<Procedure, Arc<CallKeys>, IdHash>>,
 }
 
 /// Procedures whose metric keys a client keeps; calls of others build their keys each
@@ -297,7 +301,7 @@ const MAX_CALL_KEYS: usize = 256;
 
 impl Inner {
     fn record_call(&self, procedure: &Procedure, outcome: &'static str, elapsed: Duration) {
-        let read = |m: &RwLock<HashMap<Procedure, Arc<CallKeys>>>| {
+        let read = |m: &RwLock<HashMap<Procedure, Arc<CallKeys>, IdHash>>| {
             m.read()
                 .unwrap_or_else(|e| e.into_inner())
                 .get(procedure)
@@ -319,9 +323,16 @@ impl Inner {
     }
 }
 
+impl Inner {
+    fn close(&self) {
+        self.is_closed.store(true, Ordering::Release);
+        self.closed.cancel();
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.closed.cancel();
+        self.close();
         self.pool.clear();
         if self.owns_discovery {
             self.discovery.stop();
@@ -435,6 +446,7 @@ impl Client {
             call_timeout: options.call_timeout,
             attempts: options.attempts,
             closed: CancellationToken::new(),
+            is_closed: AtomicBool::new(false),
             call_keys: RwLock::default(),
         });
         tokio::spawn(prune(
@@ -473,7 +485,7 @@ impl Client {
     /// Closes every connection (calls in flight fail) and stops discovery the client
     /// started itself (a discovery passed in options is left running). Idempotent.
     pub fn close(&self) {
-        self.inner.closed.cancel();
+        self.inner.close();
         self.inner.pool.clear();
         if self.inner.owns_discovery {
             self.inner.discovery.stop();
@@ -482,7 +494,7 @@ impl Client {
 
     /// True once closed.
     pub fn is_closed(&self) -> bool {
-        self.inner.closed.is_cancelled()
+        self.inner.is_closed.load(Ordering::Acquire)
     }
 
     /// Calls `procedure` on a peer chosen by the picker, with the client's call timeout.
@@ -516,23 +528,35 @@ impl Client {
             request_id = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
+        // The first attempt counts the time left from `started`; a retry, which may
+        // follow a failed dial, reads the clock again.
+        let first = AtomicBool::new(true);
         let attempt = self.with_peer(deadline, |conn| {
             let procedure = procedure.clone();
             let message = message.clone();
-            async move { conn.call_until(&procedure, message, deadline).await }
+            let now = if first.swap(false, Ordering::Relaxed) {
+                started
+            } else {
+                Instant::now()
+            };
+            async move { conn.call_until(&procedure, message, deadline, now).await }
         });
-        let result = match deadline {
-            Some(d) => tokio::time::timeout_at(d.into(), attempt)
-                .instrument(span.clone())
-                .await
-                .unwrap_or_else(|_| Err(Error::Timeout(started.elapsed()))),
-            None => attempt.instrument(span.clone()).await,
+        let timed = async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), attempt)
+                    .await
+                    .unwrap_or_else(|_| Err(Error::Timeout(started.elapsed()))),
+                None => attempt.await,
+            }
         };
+        let result = traced(&span, timed).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind().as_str(),
         };
-        span.record("outcome", outcome);
+        if !span.is_disabled() {
+            span.record("outcome", outcome);
+        }
         self.inner
             .record_call(&procedure, outcome, started.elapsed());
         result
@@ -587,7 +611,8 @@ impl Client {
                             self.inner.pool.get(peer).await.map_err(|e| {
                                 Error::connection(self.inner.pool.describe(peer), e)
                             })?;
-                        conn.call_until(&procedure, message, deadline).await
+                        conn.call_until(&procedure, message, deadline, Instant::now())
+                            .await
                     };
                 let r = match deadline {
                     Some(d) => tokio::time::timeout_at(d.into(), one)
@@ -656,7 +681,9 @@ impl Client {
                 continue;
             };
             attempts += 1;
-            tracing::Span::current().record("peer", tracing::field::display(&peer));
+            if tracing::level_enabled!(tracing::Level::DEBUG) {
+                tracing::Span::current().record("peer", tracing::field::display(&peer));
+            }
             let conn = match live {
                 Some(conn) => Ok(conn),
                 None => inner.pool.get(&peer).await,

@@ -20,6 +20,10 @@ use crate::transport::{BoxRead, BoxWrite, TransportAddr, Transported};
 /// The largest handshake frame we read: the message and room for later extension
 /// versions. Go sends 80 bytes.
 const MAX_HANDSHAKE_FRAME: usize = HANDSHAKE_SIZE + 1024;
+/// The read buffer a connection starts with (and refills to). Frames are sliced out of
+/// it without copying, so a busy connection reads a few hundred small frames per system
+/// call; a larger frame grows it as needed.
+const READ_BUFFER: usize = 32 * 1024;
 
 /// A connection after its handshake.
 pub(crate) struct Established {
@@ -158,7 +162,8 @@ pub(crate) async fn dial(
         .then(|| Extensions::new(opts.offered(), opts.max_frame));
     let run = async {
         write_handshake(&mut writer, node_id, offer).await?;
-        let mut frames = FramedRead::new(reader, PayloadCodec::new(MAX_HANDSHAKE_FRAME));
+        let mut frames =
+            FramedRead::with_capacity(reader, PayloadCodec::new(MAX_HANDSHAKE_FRAME), READ_BUFFER);
         let (peer_id, theirs) = read_handshake(&mut frames).await?;
         // A block in the answer counts only if we offered one.
         let negotiated = offer.and(theirs);
@@ -182,7 +187,8 @@ pub(crate) async fn accept(
 ) -> Result<Established, ConnectionError> {
     let (reader, mut writer, proven) = take(t);
     let run = async {
-        let mut frames = FramedRead::new(reader, PayloadCodec::new(MAX_HANDSHAKE_FRAME));
+        let mut frames =
+            FramedRead::with_capacity(reader, PayloadCodec::new(MAX_HANDSHAKE_FRAME), READ_BUFFER);
         let (peer_id, theirs) = read_handshake(&mut frames).await?;
         let negotiated = if opts.extensions { theirs } else { None };
         let ours = negotiated.map(|_| Extensions::new(opts.offered(), opts.max_frame));

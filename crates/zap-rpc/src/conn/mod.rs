@@ -274,7 +274,8 @@ impl Connection {
         timeout: Option<Duration>,
     ) -> Result<MessageBuf, Error> {
         let procedure = procedure.into_procedure()?;
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let started = Instant::now();
+        let deadline = timeout.map(|t| started + t);
         let span = tracing::debug_span!(
             "zap.call",
             procedure = %procedure,
@@ -282,32 +283,38 @@ impl Connection {
             request_id = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
-        let started = Instant::now();
-        let call = self.call_until(&procedure, message, deadline);
-        let result = match deadline {
-            Some(d) => tokio::time::timeout_at(d.into(), call)
-                .instrument(span.clone())
-                .await
-                .unwrap_or_else(|_| Err(Error::Timeout(started.elapsed()))),
-            None => call.instrument(span.clone()).await,
+        let call = self.call_until(&procedure, message, deadline, started);
+        let timed = async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), call)
+                    .await
+                    .unwrap_or_else(|_| Err(Error::Timeout(started.elapsed()))),
+                None => call.await,
+            }
         };
-        span.record(
-            "outcome",
-            match &result {
-                Ok(_) => "ok",
-                Err(e) => e.kind().as_str(),
-            },
-        );
+        let result = traced(&span, timed).await;
+        if !span.is_disabled() {
+            span.record(
+                "outcome",
+                match &result {
+                    Ok(_) => "ok",
+                    Err(e) => e.kind().as_str(),
+                },
+            );
+        }
         result
     }
 
     /// Calls with `deadline` sent to the peer; the caller enforces it locally (one timer
-    /// per call, not one per layer).
+    /// per call, not one per layer). `now` is the caller's latest reading of the clock,
+    /// from which the time left is counted (a clock read costs more than the
+    /// microseconds it would correct).
     pub(crate) async fn call_until(
         &self,
         procedure: &Procedure,
         message: MessageBuf,
         deadline: Option<Instant>,
+        now: Instant,
     ) -> Result<MessageBuf, Error> {
         let shared = &self.handle.shared;
         let fail = |reason| Error::connection(&shared.peer, reason);
@@ -319,8 +326,10 @@ impl Connection {
                 armed: true,
                 sent: false,
             };
-            tracing::Span::current().record("request_id", id);
-            let frame = request_frame(shared.wire(), procedure, id, message, deadline);
+            if tracing::level_enabled!(tracing::Level::DEBUG) {
+                tracing::Span::current().record("request_id", id);
+            }
+            let frame = request_frame(shared.wire(), procedure, id, message, deadline, now);
             let (head, body) = frame.split();
             if head.payload_len() > shared.peer_max_frame {
                 return Err(Error::FrameTooLarge {
@@ -392,12 +401,13 @@ fn request_frame(
     id: u32,
     message: MessageBuf,
     deadline: Option<Instant>,
+    now: Instant,
 ) -> Frame {
     match procedure.id() {
         Some(pid) if wire.has(Features::WIDE_IDS) => {
             let timeout_ms = match deadline {
                 Some(d) if wire.has(Features::DEADLINE) => {
-                    let left = d.saturating_duration_since(Instant::now());
+                    let left = d.saturating_duration_since(now);
                     // Round up so that a sub-millisecond remainder is not "no deadline".
                     u32::try_from(left.as_millis().saturating_add(1)).unwrap_or(u32::MAX)
                 }
@@ -433,6 +443,17 @@ fn send_frame(wire: Wire, procedure: &Procedure, message: MessageBuf) -> Frame {
         None => Frame::Plain {
             message: message.into_bytes(),
         },
+    }
+}
+
+/// Runs `fut` inside `span`, or bare when the span is disabled: entering and leaving a
+/// span on every poll costs something even when nothing records it, and a call is polled
+/// several times.
+pub(crate) async fn traced<F: std::future::Future>(span: &tracing::Span, fut: F) -> F::Output {
+    if span.is_disabled() {
+        fut.await
+    } else {
+        fut.instrument(span.clone()).await
     }
 }
 

@@ -7,7 +7,9 @@
 //! writer sends next; one that has to wait continues in a task of its own. Responses,
 //! cancels and pings are handled at once.
 
+use std::future::poll_fn;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -64,8 +66,12 @@ pub(crate) fn stream_frames(
 /// peer, which hears nothing from slow handlers, knows we are alive.
 struct Liveness {
     cfg: Keepalive,
-    /// When we last received a frame (or resumed reading).
+    /// When we last received a frame (or resumed reading), as of the last timer wake.
     last_rx: Instant,
+    /// A frame arrived since the timer last woke. Frames set this instead of reading the
+    /// clock each; the timer then counts them as heard when it wakes, which delays a
+    /// timeout by at most the time between two wakes.
+    heard: bool,
     /// When we last sent a ping.
     last_ping: Option<Instant>,
 }
@@ -75,6 +81,7 @@ impl Liveness {
         Self {
             cfg,
             last_rx: Instant::now(),
+            heard: false,
             last_ping: None,
         }
     }
@@ -126,9 +133,8 @@ pub(crate) async fn run<S>(
     };
     tokio::pin!(draining);
     let mut drained = false;
-    let mut in_turn = 0u32;
 
-    let reason = loop {
+    let reason = 'conn: loop {
         let can_read = serve.as_ref().is_none_or(Serve::has_room);
         if can_read
             && !was_reading
@@ -145,7 +151,7 @@ pub(crate) async fn run<S>(
             _ = &mut closed => break None,
             Some(slot) = async { slot?.await }, if queued => {
                 if let Some(serve) = serve.as_mut() {
-                    serve.start_next(slot, &shared);
+                    serve.start_next(Some(slot), &shared);
                     serve.start_ready(&shared);
                 }
             }
@@ -155,31 +161,50 @@ pub(crate) async fn run<S>(
                     serve.on_drain(&shared).await;
                 }
             }
-            next = frames.next(), if can_read => match next {
-                None => break Some(ConnectionError::Closed),
-                Some(Err(e)) => break Some(e),
-                Some(Ok(Inbound::Payload(payload))) => {
-                    if let Some(l) = live.as_mut() {
-                        l.last_rx = Instant::now();
-                    }
-                    if let Err(e) = on_payload(&shared, serve.as_mut(), payload).await {
-                        break Some(e);
+            next = frames.next(), if can_read => {
+                // Frames already read are taken here one after another, without going
+                // round the select (which polls every other branch, each at some cost)
+                // until the turn ends or the stream has nothing ready.
+                let mut next = next;
+                let mut in_turn = 0u32;
+                loop {
+                    match next {
+                        None => break 'conn Some(ConnectionError::Closed),
+                        Some(Err(e)) => break 'conn Some(e),
+                        Some(Ok(Inbound::Payload(payload))) => {
+                            if let Some(l) = live.as_mut() {
+                                l.heard = true;
+                            }
+                            if let Err(e) = on_payload(&shared, serve.as_mut(), payload).await {
+                                break 'conn Some(e);
+                            }
+                        }
+                        Some(Ok(Inbound::Cancel(id))) => {
+                            if let Some(serve) = serve.as_mut() {
+                                serve.on_cancel(id);
+                            }
+                        }
                     }
                     in_turn += 1;
                     if in_turn >= FRAMES_PER_TURN {
-                        in_turn = 0;
                         tokio::task::yield_now().await;
+                        break;
+                    }
+                    if !serve.as_ref().is_none_or(Serve::has_room) {
+                        break;
+                    }
+                    match poll_fn(|cx| Poll::Ready(frames.poll_next_unpin(cx))).await {
+                        Poll::Ready(more) => next = more,
+                        Poll::Pending => break,
                     }
                 }
-                Some(Ok(Inbound::Cancel(id))) => {
-                    if let Some(serve) = serve.as_mut() {
-                        serve.on_cancel(id);
-                    }
-                }
-            },
+            }
             _ = &mut timer, if live.is_some() => {
                 let Some(l) = live.as_mut() else { continue };
                 let now = Instant::now();
+                if std::mem::take(&mut l.heard) {
+                    l.last_rx = now;
+                }
                 let silent = now.saturating_duration_since(l.last_rx);
                 if can_read && silent >= l.cfg.timeout {
                     break Some(ConnectionError::KeepaliveTimeout(silent));

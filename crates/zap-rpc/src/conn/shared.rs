@@ -54,8 +54,9 @@ pub(crate) enum Reply {
     Failed(ConnectionError),
 }
 
-/// Hashes request ids. They are sequential numbers we chose, not attacker input, so a
-/// multiplicative hash spreads them well at a fraction of SipHash's cost.
+/// Hashes 32-bit ids that are not attacker input: request ids (sequential numbers we
+/// chose) and the ids of the procedures a client calls. A multiplicative hash spreads
+/// them well at a fraction of SipHash's cost.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct IdHash;
 
@@ -105,6 +106,8 @@ pub(crate) struct Shared {
     next_nonce: AtomicU32,
     pub(crate) out: mpsc::Sender<Outgoing>,
     pub(crate) closed: CancellationToken,
+    /// Set with `closed`: checked on every call, where the token's lock would cost more.
+    is_closed: AtomicBool,
     reason: OnceLock<ConnectionError>,
     going_away: AtomicBool,
 }
@@ -128,6 +131,7 @@ impl Shared {
             next_nonce: AtomicU32::new(1),
             out,
             closed: CancellationToken::new(),
+            is_closed: AtomicBool::new(false),
             reason: OnceLock::new(),
             going_away: AtomicBool::new(false),
         }
@@ -149,7 +153,7 @@ impl Shared {
     /// call prefix read as a message), and skip ids still waiting after a wrap.
     pub(crate) fn register(&self) -> Result<(u32, oneshot::Receiver<Reply>), ConnectionError> {
         let mut calls = self.lock();
-        if calls.closed || self.closed.is_cancelled() {
+        if calls.closed || self.is_closed() {
             // Whatever closed it, this request never left: it may go elsewhere.
             return Err(ConnectionError::NotSent);
         }
@@ -197,6 +201,7 @@ impl Shared {
     /// writer then fails what is left (see [`Shared::fail_all`]).
     pub(crate) fn close(&self, reason: ConnectionError) {
         let _ = self.reason.set(reason);
+        self.is_closed.store(true, Ordering::Release);
         self.closed.cancel();
     }
 
@@ -218,7 +223,7 @@ impl Shared {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
+        self.is_closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn set_going_away(&self) {

@@ -121,6 +121,10 @@ pub(crate) async fn run(
     stall: Duration,
 ) {
     let mut batch = Batch::new(w.is_write_vectored());
+    // Whether to wait one turn for more frames before writing: worth it when the last
+    // batch carried several (others are queueing), a needless delay when frames come one
+    // at a time (a caller waits for each answer).
+    let mut gather = false;
     let outcome = loop {
         let first = tokio::select! {
             biased;
@@ -133,7 +137,7 @@ pub(crate) async fn run(
             Some(Outgoing::Unanswered { .. }) => {}
             Some(Outgoing::Finish) | None => finish = true,
         }
-        let mut yielded = false;
+        let mut yielded = !gather;
         while !finish && !batch.full() {
             match rx.try_recv() {
                 Ok(Outgoing::Frame { head, body, .. }) => batch.push(head.as_bytes(), body),
@@ -142,13 +146,15 @@ pub(crate) async fn run(
                 Err(_) if !yielded => {
                     // Let the tasks that are ready to run (callers, handlers) queue their
                     // frames first: under load one write then carries many frames. It
-                    // costs a reschedule, not a system call, when nothing else is ready.
+                    // costs a turn of the scheduler (which polls the I/O driver), so it
+                    // is taken only while batches carry several frames.
                     yielded = true;
                     tokio::task::yield_now().await;
                 }
                 Err(_) => break,
             }
         }
+        gather = batch.frames > 1;
         if !batch.is_empty() {
             let written = tokio::select! {
                 biased;

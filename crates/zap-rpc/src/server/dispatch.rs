@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::handler::{CallToken, Context};
+use super::handler::{CallToken, Context, HandlerFuture};
 use super::registry::{Entry, Registry};
 use crate::conn::shared::{Outgoing, Shared};
 use crate::extension::Features;
@@ -140,6 +139,8 @@ struct Job {
     entry: Arc<Entry>,
     message: MessageBuf,
     deadline: Option<Instant>,
+    /// When the request was accepted: its served duration counts from here.
+    accepted_at: Instant,
     accepted: Accepted,
 }
 
@@ -167,6 +168,9 @@ pub(crate) struct Serve {
     _anchor: CancellationToken,
     /// Tokens of calls that ended with nothing else holding them, for the next calls.
     spare_tokens: Vec<Arc<CallToken>>,
+    /// The allocation of the last handler future that finished on its first poll, for
+    /// the next call's future.
+    spare_future: Option<HandlerFuture>,
     goaway_sent: bool,
 }
 
@@ -188,6 +192,7 @@ impl Serve {
             generation: 0,
             _anchor: conn_token.child_token(),
             spare_tokens: Vec::new(),
+            spare_future: None,
             conn_token,
             goaway_sent: false,
         }
@@ -298,6 +303,7 @@ impl Serve {
             entry: entry.clone(),
             message,
             deadline,
+            accepted_at: now,
             accepted: Accepted::new(&self.core),
         })
     }
@@ -318,22 +324,22 @@ impl Serve {
 
     /// Starts queued requests while handler slots are free, without waiting for one.
     pub(crate) fn start_ready(&mut self, shared: &Arc<Shared>) {
-        while !self.queue.is_empty() {
-            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-                return;
-            };
-            self.start_next(slot, shared);
+        while !self.queue.is_empty() && self.slots.available_permits() > 0 {
+            self.start_next(None, shared);
         }
     }
 
-    /// Starts the next queued request in the slot just acquired.
+    /// Starts the next queued request, in `slot` if one was acquired for it, or else in
+    /// one that is free.
     ///
     /// The handler's first poll runs here, on the connection's task: a handler that
-    /// answers at once (most do) costs no task, no timer and no entry in the table of
-    /// running calls, and its answer is queued before the reader takes the next frame.
-    /// A handler that has to wait continues in a task of its own, where the caller's
-    /// cancel, the deadline and the connection's end stop it.
-    pub(crate) fn start_next(&mut self, slot: OwnedSemaphorePermit, shared: &Arc<Shared>) {
+    /// answers at once (most do) costs no task, no timer, no entry in the table of
+    /// running calls and no slot (it held none while nothing else ran), and its answer
+    /// is queued before the reader takes the next frame. A handler that has to wait
+    /// takes a slot and continues in a task of its own, where the caller's cancel, the
+    /// deadline and the connection's end stop it. Only this connection's reader takes
+    /// slots, so one seen free before the handler's first poll is still free after it.
+    pub(crate) fn start_next(&mut self, slot: Option<OwnedSemaphorePermit>, shared: &Arc<Shared>) {
         let Some(job) = self.queue.pop_front() else {
             return;
         };
@@ -348,6 +354,7 @@ impl Serve {
             entry,
             message,
             deadline,
+            accepted_at: started,
             accepted,
         } = job;
         let ctx = Context::new(
@@ -364,15 +371,26 @@ impl Serve {
             request_id = id,
             outcome = tracing::field::Empty,
         );
-        let started = Instant::now();
-        let fut = match span.in_scope(|| begin(&entry, &self.core, ctx, message, deadline)) {
-            Begun::Done(result) => {
-                let _entered = span.enter();
+        let spare = self.spare_future.take();
+        // A disabled span is not entered: that costs something even when nothing records.
+        let traced = !span.is_disabled();
+        let start = || begin(&entry, &self.core, ctx, message, spare, deadline);
+        let begun = if traced {
+            span.in_scope(start)
+        } else {
+            start()
+        };
+        let fut = match begun {
+            Begun::Done(result, spare) => {
+                self.spare_future = spare;
+                let _entered = traced.then(|| span.enter());
                 let answer = conclude(shared, &self.core, &entry, id, Some(result), started);
                 if let Some(out) = answer
                     && let Err(mpsc::error::TrySendError::Full(out)) = shared.out.try_send(out)
                 {
-                    // The writer is behind: wait for room in a task, not in the reader.
+                    // The writer is behind: wait for room in a task, not in the reader,
+                    // holding a slot so that such tasks stay as few as handlers.
+                    let slot = slot.or_else(|| self.slots.clone().try_acquire_owned().ok());
                     let shared = shared.clone();
                     tokio::spawn(async move {
                         let _ = shared.out.send(out).await;
@@ -386,6 +404,7 @@ impl Serve {
             }
             Begun::Running(fut) => fut,
         };
+        let slot = slot.or_else(|| self.slots.clone().try_acquire_owned().ok());
         let token = call.token().clone();
         self.generation += 1;
         let generation = self.generation;
@@ -441,10 +460,11 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
 
 /// How a handler's first poll went.
 enum Begun {
-    /// It answered (or panicked) at once.
-    Done(Result<MessageBuf, Status>),
+    /// It answered (or panicked) at once; the allocation its future used, unless a panic
+    /// left it in doubt.
+    Done(Result<MessageBuf, Status>, Option<HandlerFuture>),
     /// It waits for something; the future is to be polled again.
-    Running(BoxFuture<'static, Result<MessageBuf, Status>>),
+    Running(HandlerFuture),
 }
 
 /// A panic in a handler as the caller sees it.
@@ -480,18 +500,19 @@ fn begin(
     core: &ServerCore,
     ctx: Context,
     message: MessageBuf,
+    spare: Option<HandlerFuture>,
     deadline: Option<Instant>,
 ) -> Begun {
-    let mut fut =
-        match std::panic::catch_unwind(AssertUnwindSafe(|| entry.handler.call(ctx, message))) {
-            Ok(fut) => fut,
-            Err(p) => return Begun::Done(Err(panicked(entry, core, &*p))),
-        };
+    let started = AssertUnwindSafe(|| entry.handler.start(ctx, message, spare));
+    let mut fut = match std::panic::catch_unwind(started) {
+        Ok(fut) => fut,
+        Err(p) => return Begun::Done(Err(panicked(entry, core, &*p)), None),
+    };
     let mut cx = TaskContext::from_waker(Waker::noop());
-    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx))) {
-        Ok(Poll::Ready(r)) => Begun::Done(settle(r, deadline)),
+    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx))) {
+        Ok(Poll::Ready(r)) => Begun::Done(settle(r, deadline), Some(fut)),
         Ok(Poll::Pending) => Begun::Running(fut),
-        Err(p) => Begun::Done(Err(panicked(entry, core, &*p))),
+        Err(p) => Begun::Done(Err(panicked(entry, core, &*p)), None),
     }
 }
 
@@ -500,7 +521,7 @@ fn begin(
 async fn finish_handler(
     entry: &Entry,
     core: &ServerCore,
-    fut: BoxFuture<'static, Result<MessageBuf, Status>>,
+    fut: HandlerFuture,
     token: &CancellationToken,
     deadline: Option<Instant>,
 ) -> Option<Result<MessageBuf, Status>> {
@@ -536,7 +557,9 @@ fn conclude(
         None => "cancelled",
     };
     let elapsed = started.elapsed();
-    tracing::Span::current().record("outcome", label);
+    if tracing::level_enabled!(tracing::Level::DEBUG) {
+        tracing::Span::current().record("outcome", label);
+    }
     tracing::debug!(elapsed_us = elapsed.as_micros() as u64, "served");
     entry.metrics.record(label, elapsed);
     match outcome {

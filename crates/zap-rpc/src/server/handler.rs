@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, ReusableBoxFuture};
+use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
 use crate::message::MessageBuf;
@@ -145,19 +145,22 @@ impl Context {
 /// });
 /// ```
 ///
-/// and, through [`ServiceHandler`], for any tower `Service<Request>`.
+/// and, through [`ServiceHandler`], for any tower `Service<Request>`. A hand-written
+/// implementation names its future type; one that cannot (or would rather not) uses
+/// `futures::future::BoxFuture<'static, Result<MessageBuf, Status>>`.
 ///
 /// The returned future is first polled on the connection's own task, so a handler that
 /// answers at once costs no task of its own; one that has to wait continues in a task.
-/// As in any async code, blocking or CPU-heavy work belongs in
-/// `tokio::task::spawn_blocking`, or it holds up the connection's other frames.
+/// The server keeps the futures of a procedure in a reused allocation, so a handler that
+/// answers at once costs no allocation either. As in any async code, blocking or
+/// CPU-heavy work belongs in `tokio::task::spawn_blocking`, or it holds up the
+/// connection's other frames.
 pub trait Handler: Send + Sync + 'static {
+    /// The future of one call.
+    type Future: Future<Output = Result<MessageBuf, Status>> + Send + 'static;
+
     /// Runs the procedure for one call.
-    fn call(
-        &self,
-        ctx: Context,
-        request: MessageBuf,
-    ) -> BoxFuture<'static, Result<MessageBuf, Status>>;
+    fn call(&self, ctx: Context, request: MessageBuf) -> Self::Future;
 }
 
 impl<F, Fut> Handler for F
@@ -165,12 +168,43 @@ where
     F: Fn(Context, MessageBuf) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<MessageBuf, Status>> + Send + 'static,
 {
-    fn call(
+    type Future = Fut;
+
+    fn call(&self, ctx: Context, request: MessageBuf) -> Fut {
+        self(ctx, request)
+    }
+}
+
+/// A started handler's future, in an allocation that later calls reuse.
+pub(crate) type HandlerFuture = ReusableBoxFuture<'static, Result<MessageBuf, Status>>;
+
+/// A [`Handler`] with its future type erased, as the registry keeps it.
+pub(crate) trait ErasedHandler: Send + Sync + 'static {
+    /// Starts a call, placing its future in `spare` when there is one (no allocation
+    /// when the future there has the same size and alignment).
+    fn start(
         &self,
         ctx: Context,
         request: MessageBuf,
-    ) -> BoxFuture<'static, Result<MessageBuf, Status>> {
-        Box::pin(self(ctx, request))
+        spare: Option<HandlerFuture>,
+    ) -> HandlerFuture;
+}
+
+impl<H: Handler> ErasedHandler for H {
+    fn start(
+        &self,
+        ctx: Context,
+        request: MessageBuf,
+        spare: Option<HandlerFuture>,
+    ) -> HandlerFuture {
+        let fut = self.call(ctx, request);
+        match spare {
+            Some(mut slot) => {
+                slot.set(fut);
+                slot
+            }
+            None => ReusableBoxFuture::new(fut),
+        }
     }
 }
 
@@ -196,12 +230,9 @@ where
     S: Service<Request, Response = MessageBuf, Error = Status> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
 {
-    fn call(
-        &self,
-        context: Context,
-        message: MessageBuf,
-    ) -> BoxFuture<'static, Result<MessageBuf, Status>> {
-        let svc = self.0.clone();
-        Box::pin(svc.oneshot(Request { context, message }))
+    type Future = Oneshot<S, Request>;
+
+    fn call(&self, context: Context, message: MessageBuf) -> Self::Future {
+        self.0.clone().oneshot(Request { context, message })
     }
 }

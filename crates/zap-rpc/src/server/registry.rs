@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use zap_wire::ProcedureId;
 
-use super::handler::Handler;
+use super::handler::ErasedHandler;
 use crate::error::Error;
 use crate::metrics::CallKeys;
 use crate::status::{ErrorCode, Status};
@@ -13,13 +13,13 @@ use crate::status::{ErrorCode, Status};
 /// One registered procedure.
 pub(crate) struct Entry {
     pub(crate) name: Arc<str>,
-    pub(crate) handler: Arc<dyn Handler>,
+    pub(crate) handler: Arc<dyn ErasedHandler>,
     /// Its call metrics, keyed once at registration.
     pub(crate) metrics: CallKeys,
 }
 
 impl Entry {
-    fn new(name: &str, handler: Arc<dyn Handler>) -> Self {
+    fn new(name: &str, handler: Arc<dyn ErasedHandler>) -> Self {
         let name: Arc<str> = Arc::from(name);
         Self {
             metrics: CallKeys::server(name.clone()),
@@ -79,7 +79,11 @@ impl Registry {
     }
 
     /// Registers a named procedure under its wide id and its legacy opcode.
-    pub(crate) fn register(&mut self, name: &str, handler: Arc<dyn Handler>) -> Result<(), Error> {
+    pub(crate) fn register(
+        &mut self,
+        name: &str,
+        handler: Arc<dyn ErasedHandler>,
+    ) -> Result<(), Error> {
         let id = ProcedureId::new(name).map_err(Error::InvalidProcedure)?;
         self.check_name(name, Some(id))?;
         let slot = &self.by_type[usize::from(id.msg_type())];
@@ -121,7 +125,7 @@ impl Registry {
         &mut self,
         msg_type: u8,
         name: &str,
-        handler: Arc<dyn Handler>,
+        handler: Arc<dyn ErasedHandler>,
     ) -> Result<(), Error> {
         if name.is_empty() {
             return Err(Error::InvalidProcedure(zap_wire::Error::EmptyProcedureName));
@@ -193,7 +197,7 @@ mod tests {
     use crate::message::MessageBuf;
     use crate::server::handler::Context;
 
-    fn h() -> Arc<dyn Handler> {
+    fn h() -> Arc<dyn ErasedHandler> {
         Arc::new(|_: Context, m: MessageBuf| async move { Ok::<_, Status>(m) })
     }
 
