@@ -20,7 +20,7 @@ use zap_discovery::{Discovery, Peer, PeerEvent, Picker, RoundRobin, Snapshot, St
 pub use self::pool::Backoff;
 use self::pool::Pool;
 use crate::conn::shared::IdHash;
-use crate::conn::{Connection, traced};
+use crate::conn::{Connection, bounded, traced};
 use crate::error::Error;
 use crate::message::MessageBuf;
 use crate::metrics::{self, CallKeys};
@@ -541,15 +541,7 @@ impl Client {
             };
             async move { conn.call_until(&procedure, message, deadline, now).await }
         });
-        let timed = async {
-            match deadline {
-                Some(d) => tokio::time::timeout_at(d.into(), attempt)
-                    .await
-                    .unwrap_or_else(|_| Err(Error::Timeout(started.elapsed()))),
-                None => attempt.await,
-            }
-        };
-        let result = traced(&span, timed).await;
+        let result = traced(&span, bounded(deadline, started, attempt)).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind().as_str(),

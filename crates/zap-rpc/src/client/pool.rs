@@ -169,8 +169,15 @@ impl Pool {
             }
         }
         let span = tracing::debug_span!("zap.client.dial", peer = %self.dialer.describe(peer));
+        // Boxed: the dial and handshake are a large state machine that would otherwise be
+        // part of every call's future (and copied with it), though calls rarely dial.
         let dialed = tracing::Instrument::instrument(
-            Connection::connect(&*self.dialer, peer, &self.node_id, &self.options),
+            Box::pin(Connection::connect(
+                &*self.dialer,
+                peer,
+                &self.node_id,
+                &self.options,
+            )),
             span,
         )
         .await;

@@ -11,7 +11,8 @@ pub(crate) mod writer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Either};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 use zap_discovery::Peer;
@@ -284,15 +285,7 @@ impl Connection {
             outcome = tracing::field::Empty,
         );
         let call = self.call_until(&procedure, message, deadline, started);
-        let timed = async {
-            match deadline {
-                Some(d) => tokio::time::timeout_at(d.into(), call)
-                    .await
-                    .unwrap_or_else(|_| Err(Error::Timeout(started.elapsed()))),
-                None => call.await,
-            }
-        };
-        let result = traced(&span, timed).await;
+        let result = traced(&span, bounded(deadline, started, call)).await;
         if !span.is_disabled() {
             span.record(
                 "outcome",
@@ -446,14 +439,38 @@ fn send_frame(wire: Wire, procedure: &Procedure, message: MessageBuf) -> Frame {
     }
 }
 
-/// Runs `fut` inside `span`, or bare when the span is disabled: entering and leaving a
-/// span on every poll costs something even when nothing records it, and a call is polled
-/// several times.
-pub(crate) async fn traced<F: std::future::Future>(span: &tracing::Span, fut: F) -> F::Output {
+/// `fut` failing with [`Error::Timeout`] (the time since `started`) once `deadline`
+/// passes, or `fut` itself without a deadline. (Built from combinators, not an async
+/// block, for the same reason as [`traced`].)
+pub(crate) fn bounded<T, F>(
+    deadline: Option<Instant>,
+    started: Instant,
+    fut: F,
+) -> Either<impl std::future::Future<Output = Result<T, Error>>, F>
+where
+    F: std::future::Future<Output = Result<T, Error>>,
+{
+    match deadline {
+        Some(d) => Either::Left(
+            tokio::time::timeout_at(d.into(), fut)
+                .map(move |r| r.unwrap_or_else(|_| Err(Error::Timeout(started.elapsed())))),
+        ),
+        None => Either::Right(fut),
+    }
+}
+
+/// `fut` inside `span`, or bare when the span is disabled: entering and leaving a span on
+/// every poll costs something even when nothing records it, and a call is polled several
+/// times. (A plain function returning either, not an `async fn`, so that the future is
+/// stored once, not once as an argument and again while awaited.)
+pub(crate) fn traced<F: std::future::Future>(
+    span: &tracing::Span,
+    fut: F,
+) -> Either<F, tracing::instrument::Instrumented<F>> {
     if span.is_disabled() {
-        fut.await
+        Either::Left(fut)
     } else {
-        fut.instrument(span.clone()).await
+        Either::Right(fut.instrument(span.clone()))
     }
 }
 
