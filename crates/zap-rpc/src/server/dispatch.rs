@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -48,6 +48,9 @@ pub(crate) struct ServerCore {
     pub(crate) handler_timeout: Option<Duration>,
     /// Cancelled when graceful shutdown starts: no new calls.
     pub(crate) draining: CancellationToken,
+    /// Set with `draining` (see [`ServerCore::start_draining`]): checked on every
+    /// request, where the token's lock would cost more.
+    is_draining: AtomicBool,
     /// Cancelled when the server gives up: every handler is cancelled.
     pub(crate) abort: CancellationToken,
     in_flight: AtomicUsize,
@@ -56,6 +59,12 @@ pub(crate) struct ServerCore {
 }
 
 impl ServerCore {
+    /// Starts graceful shutdown: new calls are refused.
+    pub(crate) fn start_draining(&self) {
+        self.is_draining.store(true, Ordering::Release);
+        self.draining.cancel();
+    }
+
     pub(crate) fn new(
         registry: Registry,
         verifier: Box<dyn PeerVerifier>,
@@ -70,6 +79,7 @@ impl ServerCore {
             node_id,
             handler_timeout,
             draining: CancellationToken::new(),
+            is_draining: AtomicBool::new(false),
             abort: CancellationToken::new(),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -284,7 +294,7 @@ impl Serve {
             .verifier
             .verify(&self.peer, &entry.name)
             .map_err(|s| (Some(entry.name.clone()), s))?;
-        if self.core.draining.is_cancelled() {
+        if self.core.is_draining.load(Ordering::Acquire) {
             return Err((
                 Some(entry.name.clone()),
                 Status::overloaded("the server is shutting down"),
@@ -344,10 +354,12 @@ impl Serve {
             return;
         };
         self.queued_bytes -= job.message.len();
+        // A spare token is never cancelled on its own (it served only calls that ended on
+        // their first poll, which are never in the table of running calls); at most the
+        // connection's token above it was, and then this connection takes no new calls.
         let call = self
             .spare_tokens
             .pop()
-            .filter(|c| !c.token().is_cancelled())
             .unwrap_or_else(|| CallToken::new(self.conn_token.child_token()));
         let Job {
             id,

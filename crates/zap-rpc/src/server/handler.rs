@@ -49,11 +49,11 @@ impl CallToken {
     }
 
     /// True when this call's token can serve another call: no context and no copy of the
-    /// token is left anywhere, and it was never cancelled.
+    /// token is left anywhere. Asked only of calls that ended on their first poll, whose
+    /// token nothing but the connection's own could have cancelled (and a connection
+    /// whose token is cancelled starts no more calls).
     pub(crate) fn reusable(this: &Arc<Self>) -> bool {
-        Arc::strong_count(this) == 1
-            && !this.handed_out.load(Ordering::Acquire)
-            && !this.token.is_cancelled()
+        Arc::strong_count(this) == 1 && !this.handed_out.load(Ordering::Acquire)
     }
 }
 
