@@ -146,8 +146,28 @@ impl Context {
 /// ```
 ///
 /// and, through [`ServiceHandler`], for any tower `Service<Request>`. A hand-written
-/// implementation names its future type; one that cannot (or would rather not) uses
-/// `futures::future::BoxFuture<'static, Result<MessageBuf, Status>>`.
+/// implementation names its future type; one that cannot (or would rather not) boxes it:
+///
+/// ```
+/// use std::future::Future;
+/// use std::pin::Pin;
+/// use zap_rpc::{Context, Handler, MessageBuf, Status};
+///
+/// struct Greeter {
+///     greeting: MessageBuf,
+/// }
+///
+/// impl Handler for Greeter {
+///     type Future = Pin<Box<dyn Future<Output = Result<MessageBuf, Status>> + Send>>;
+///
+///     fn call(&self, _ctx: Context, _request: MessageBuf) -> Self::Future {
+///         let greeting = self.greeting.clone();
+///         Box::pin(async move { Ok(greeting) })
+///     }
+/// }
+/// # fn takes(_: impl Handler) {}
+/// # takes(Greeter { greeting: MessageBuf::empty() });
+/// ```
 ///
 /// The returned future is first polled on the connection's own task, so a handler that
 /// answers at once costs no task of its own; one that has to wait continues in a task.
