@@ -12,8 +12,14 @@ use tokio_util::codec::{Decoder, Encoder};
 use crate::error::Error;
 use crate::wire::{DEFAULT_MAX_FRAME, EncodedFrame, LENGTH_PREFIX, WireError};
 
-/// The most a decoder reserves beyond the bytes already buffered.
+/// The most a decoder reserves for the rest of a frame beyond the bytes already buffered
+/// (plus a small slack, see below).
 pub const READ_AHEAD: usize = 64 << 10;
+
+/// Room reserved past the end of an incomplete frame. The read that completes the frame
+/// then leaves the buffer not quite full, which tells the reactor the socket is drained:
+/// a read that fills its buffer exactly costs one more `recv` that finds nothing.
+const READ_SLACK: usize = 512;
 
 /// Splits length-prefixed ZAP messages off a byte stream, and prefixes them on the way out.
 ///
@@ -89,7 +95,7 @@ impl Decoder for FrameCodec {
         let needed = LENGTH_PREFIX + len;
         if src.len() < needed {
             let missing = needed - src.len();
-            src.reserve(missing.min(READ_AHEAD));
+            src.reserve(missing.min(READ_AHEAD) + READ_SLACK);
             return Ok(None);
         }
         src.advance(LENGTH_PREFIX);
@@ -139,6 +145,20 @@ mod tests {
         buf.put_slice(b"ZAP\0");
         assert!(codec.decode(&mut buf).unwrap().is_none());
         assert!(buf.capacity() <= 2 * READ_AHEAD, "{}", buf.capacity());
+    }
+
+    #[test]
+    fn the_read_that_completes_a_frame_leaves_room() {
+        // A read that fills its buffer exactly tells the reactor nothing about whether
+        // the socket is drained, and costs one more `recv`; there must be room to spare.
+        for len in [1usize, 100, 8 << 10, 64 << 10, (64 << 10) + 200] {
+            let mut codec = FrameCodec::new();
+            let mut buf = BytesMut::new();
+            buf.put_u32(len as u32);
+            assert!(codec.decode(&mut buf).unwrap().is_none());
+            let missing = len.min(READ_AHEAD);
+            assert!(buf.capacity() - buf.len() > missing, "{len}");
+        }
     }
 
     #[test]

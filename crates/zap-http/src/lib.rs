@@ -49,8 +49,10 @@ mod conn;
 pub mod discovery;
 mod error;
 pub mod server;
+mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod wake;
 pub mod wire;
 
 /// The README's example, compiled and run as a doctest so it stays true.

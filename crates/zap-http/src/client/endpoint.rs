@@ -76,6 +76,10 @@ impl Endpoint {
     /// an authority.
     pub fn from_uri(uri: &http::Uri) -> Option<Self> {
         let authority = uri.authority()?;
+        // `ip:port` (the usual case) parses whole, without splitting the authority first.
+        if let Ok(addr) = authority.as_str().parse::<SocketAddr>() {
+            return Some(Self::tcp(addr));
+        }
         let (host, port) = (
             authority.host(),
             authority.port_u16().unwrap_or(DEFAULT_PORT),

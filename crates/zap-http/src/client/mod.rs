@@ -22,13 +22,14 @@ pub use connect::{BoxFuture, Connect, TcpConnector};
 pub use endpoint::{DEFAULT_PORT, Endpoint};
 
 use crate::body::Incoming;
-use crate::conn::Conn;
+use crate::conn::{Conn, RoundTripError};
 use crate::error::{BoxError, Error, TimeoutKind};
+use crate::timer::{Deadline, Elapsed};
 use crate::wire::{
-    DecodeLimits, EncodeOptions, EncodedFrame, HeaderCase, Reply, WireError, decode_reply,
-    encode_request,
+    DecodeLimits, EncodeOptions, HeaderCase, MESSAGE_OVERHEAD, Reply, WireError, decode_reply,
+    encode_request_in,
 };
-use pool::{Pool, PoolConfig, Pooled, WeakPool};
+use pool::{Pool, PoolConfig, WeakPool};
 
 /// Settings shared by every request of one client.
 #[derive(Debug, Clone, Copy)]
@@ -352,21 +353,34 @@ where
             ))
         })?,
     };
-    if !parts.headers.contains_key(header::HOST) {
-        let host = match parts.uri.authority() {
-            Some(a) => HeaderValue::from_str(a.as_str()),
-            None => HeaderValue::from_str(&endpoint.authority()),
-        }
-        .map_err(|_| Error::InvalidRequest("the authority is not a valid Host value".into()))?;
-        parts.headers.insert(header::HOST, host);
-    }
+    // The caller's `Host` goes out as it is; otherwise the encoder adds one after the
+    // other fields (the caller's map is left alone, and nothing is allocated for it).
+    let fallback_host;
+    let host = if parts.headers.contains_key(header::HOST) {
+        None
+    } else if let Some(authority) = parts.uri.authority() {
+        // A parsed authority holds only URI characters, all valid in a field value.
+        Some(authority.as_str().as_bytes())
+    } else {
+        fallback_host = HeaderValue::from_str(&endpoint.authority())
+            .map_err(|_| Error::InvalidRequest("the authority is not a valid Host value".into()))?;
+        Some(fallback_host.as_bytes())
+    };
     let cfg = inner.cfg;
     let (data, trailers) = collect(body, cfg.encode.max_frame).await?;
-    let frame =
-        encode_request(&parts, data, trailers.as_ref(), &cfg.encode).map_err(|e| match e {
-            WireError::FrameTooLarge { max, .. } => Error::BodyTooLarge { max },
-            other => Error::Wire(other),
-        })?;
+    // The exact size is known once the frame is encoded (into the connection's buffer);
+    // refuse what cannot fit before taking a connection for it.
+    if data.len().saturating_add(MESSAGE_OVERHEAD) > cfg.encode.max_frame {
+        return Err(Error::BodyTooLarge {
+            max: cfg.encode.max_frame,
+        });
+    }
+    let request = Outgoing {
+        parts: &parts,
+        host,
+        data: &data,
+        trailers: trailers.as_ref(),
+    };
     let idempotent = is_idempotent(&parts.method);
     let span = tracing::debug_span!(
         "zap_http.request",
@@ -374,13 +388,13 @@ where
         uri = %parts.uri,
         endpoint = %endpoint,
     );
-    async move {
-        match inner.exchange(&endpoint, &frame, false).await {
+    async {
+        match inner.exchange(&endpoint, &request, false).await {
             Ok(resp) => Ok(resp),
             Err(f) if cfg.retry && f.may_resend(idempotent) => {
                 tracing::debug!(error = %f.error, "reused connection failed; resending on a new one");
                 inner
-                    .exchange(&endpoint, &frame, true)
+                    .exchange(&endpoint, &request, true)
                     .await
                     .map_err(|f| f.error)
             }
@@ -389,6 +403,15 @@ where
     }
     .instrument(span)
     .await
+}
+
+/// A request ready to be encoded, again on a fresh connection if it must be resent.
+struct Outgoing<'a> {
+    parts: &'a http::request::Parts,
+    /// A `Host` value to add; `None` when the headers have one.
+    host: Option<&'a [u8]>,
+    data: &'a Bytes,
+    trailers: Option<&'a http::HeaderMap>,
 }
 
 impl Inner {
@@ -409,16 +432,20 @@ impl Inner {
     async fn exchange(
         &self,
         endpoint: &Endpoint,
-        frame: &EncodedFrame,
+        request: &Outgoing<'_>,
         fresh: bool,
     ) -> Result<Response<Incoming>, Failure> {
         let checkout = self
             .pool
             .checkout(endpoint, fresh, || self.connect(endpoint));
-        let mut pooled = match tokio::time::timeout(self.cfg.connect_timeout, checkout).await {
+        // Usually an idle connection is at hand: the timer starts only if we must wait.
+        let mut pooled = match Deadline::new()
+            .within(self.cfg.connect_timeout, checkout)
+            .await
+        {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => return Err(Failure::new(e, Stage::Connect, false)),
-            Err(_) => {
+            Err(Elapsed) => {
                 return Err(Failure::new(
                     Error::Timeout(TimeoutKind::Connect),
                     Stage::Connect,
@@ -427,15 +454,51 @@ impl Inner {
             }
         };
         let reused = pooled.reused;
-        let head = tokio::time::timeout(
-            self.cfg.response_head_timeout,
-            write_and_read(&mut pooled, frame),
-        )
-        .await;
-        let message = match head {
-            Ok(Ok(m)) => m,
-            Ok(Err((e, stage))) => return Err(Failure::new(e, stage, reused)),
-            Err(_) => {
+        let encoded = encode_request_in(
+            request.parts,
+            request.host,
+            request.data,
+            request.trailers,
+            &self.cfg.encode,
+            pooled.conn().scratch(),
+        );
+        let frame = match encoded {
+            Ok(frame) => frame,
+            Err(e) => {
+                // Nothing was sent: the connection stays good for the next request.
+                pooled.release();
+                let error = match e {
+                    WireError::FrameTooLarge { max, .. } => Error::BodyTooLarge { max },
+                    other => Error::Wire(other),
+                };
+                return Err(Failure::new(error, Stage::Connect, reused));
+            }
+        };
+        let conn = pooled.conn();
+        let message = match conn
+            .round_trip_within(&frame, self.cfg.response_head_timeout)
+            .await
+        {
+            Ok(Ok(Some(m))) => m,
+            Ok(Ok(None)) => {
+                return Err(Failure::new(
+                    Error::Closed("before the response"),
+                    Stage::NoResponse,
+                    reused,
+                ));
+            }
+            Ok(Err(RoundTripError::Write(e))) => {
+                return Err(Failure::new(Error::Io(e), Stage::Write, reused));
+            }
+            Ok(Err(RoundTripError::Read(e))) => {
+                let stage = if conn.buffered() == 0 && matches!(e, Error::Io(_)) {
+                    Stage::NoResponse
+                } else {
+                    Stage::Response
+                };
+                return Err(Failure::new(e, stage, reused));
+            }
+            Err(Elapsed) => {
                 return Err(Failure::new(
                     Error::Timeout(TimeoutKind::ResponseHead),
                     Stage::Response,
@@ -443,6 +506,7 @@ impl Inner {
                 ));
             }
         };
+        drop(frame);
         match decode_reply(message, &self.cfg.limits) {
             Ok(Reply::Full(decoded)) => {
                 pooled.release();
@@ -453,22 +517,6 @@ impl Inner {
                 .map(|()| Incoming::stream(pooled, self.cfg.limits, self.cfg.stream_idle_timeout))),
             Err(e) => Err(Failure::new(e.into(), Stage::Response, reused)),
         }
-    }
-}
-
-async fn write_and_read(
-    pooled: &mut Pooled,
-    frame: &EncodedFrame,
-) -> Result<Bytes, (Error, Stage)> {
-    let conn = pooled.conn();
-    conn.write(frame)
-        .await
-        .map_err(|e| (Error::Io(e), Stage::Write))?;
-    match conn.read_frame().await {
-        Ok(Some(message)) => Ok(message),
-        Ok(None) => Err((Error::Closed("before the response"), Stage::NoResponse)),
-        Err(e) if conn.buffered() == 0 && matches!(e, Error::Io(_)) => Err((e, Stage::NoResponse)),
-        Err(e) => Err((e, Stage::Response)),
     }
 }
 

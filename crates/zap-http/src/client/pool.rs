@@ -45,7 +45,11 @@ struct Inner {
     slots: Mutex<HashMap<Endpoint, Slot>>,
     cfg: PoolConfig,
     next_id: AtomicU64,
-    last_sweep: Mutex<Instant>,
+    /// When the pool was made; sweeps are timed in milliseconds since then.
+    born: Instant,
+    /// Milliseconds from `born` to the last sweep: an atomic, so the check that runs on
+    /// every checkout takes no lock.
+    last_sweep: AtomicU64,
 }
 
 impl Inner {
@@ -58,15 +62,35 @@ impl Inner {
         now.saturating_duration_since(idle.since) >= self.cfg.idle_timeout
     }
 
+    /// Pops the most recently used idle connection of `slot` that is neither expired nor
+    /// dead, dropping the dead ones on the way.
+    fn pop_idle(&self, slot: &mut Slot, endpoint: &Endpoint, now: Instant) -> Option<Conn<BoxIo>> {
+        while let Some(mut idle) = slot.idle.pop() {
+            if self.expired(&idle, now) {
+                // Everything below it is older still.
+                slot.idle.clear();
+                return None;
+            }
+            if idle.conn.is_reusable() {
+                return Some(idle.conn);
+            }
+            tracing::debug!(endpoint = %endpoint, "discarding a pooled connection the peer closed");
+        }
+        None
+    }
+
     /// Drops expired idle connections everywhere and forgets slots with nothing in them,
     /// at most twice per idle timeout.
     fn sweep(&self, now: Instant) {
+        let at = millis(now.saturating_duration_since(self.born));
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if at.saturating_sub(last) < millis(self.cfg.idle_timeout / 2)
+            || self
+                .last_sweep
+                .compare_exchange(last, at, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
         {
-            let mut last = self.last_sweep.lock().unwrap_or_else(|e| e.into_inner());
-            if now.saturating_duration_since(*last) < self.cfg.idle_timeout / 2 {
-                return;
-            }
-            *last = now;
+            return;
         }
         let mut slots = self.lock();
         slots.retain(|_, slot| {
@@ -93,7 +117,8 @@ impl Pool {
                 slots: Mutex::new(HashMap::new()),
                 cfg,
                 next_id: AtomicU64::new(1),
-                last_sweep: Mutex::new(Instant::now()),
+                born: Instant::now(),
+                last_sweep: AtomicU64::new(0),
             }),
         }
     }
@@ -117,7 +142,8 @@ impl Pool {
     {
         let now = Instant::now();
         self.inner.sweep(now);
-        let (slot_id, permits) = {
+        // The usual case, a free permit and an idle connection, takes one lock.
+        let (slot_id, permit, idle) = {
             let mut slots = self.inner.lock();
             let slot = slots.entry(endpoint.clone()).or_insert_with(|| Slot {
                 id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
@@ -128,18 +154,38 @@ impl Pool {
                     .max_per_endpoint
                     .map(|n| Arc::new(Semaphore::new(n))),
             });
-            (slot.id, slot.permits.clone())
+            let permit = match &slot.permits {
+                None => Permit::Unlimited,
+                Some(sem) => match sem.clone().try_acquire_owned() {
+                    Ok(p) => Permit::Held(p),
+                    Err(_) => Permit::Wait(sem.clone()),
+                },
+            };
+            let idle = match permit {
+                Permit::Wait(_) => None,
+                _ if fresh => None,
+                _ => self.inner.pop_idle(slot, endpoint, now),
+            };
+            (slot.id, permit, idle)
         };
-        let permit = match permits {
-            // The semaphore is never closed, so acquiring only fails if it were.
-            Some(sem) => Some(
-                sem.acquire_owned()
+        let (permit, idle) = match permit {
+            Permit::Unlimited => (None, idle),
+            Permit::Held(p) => (Some(p), idle),
+            Permit::Wait(sem) => {
+                // The semaphore is never closed, so acquiring only fails if it were.
+                let p = sem
+                    .acquire_owned()
                     .await
-                    .map_err(|_| Error::Closed("the pool was shut down"))?,
-            ),
-            None => None,
+                    .map_err(|_| Error::Closed("the pool was shut down"))?;
+                let idle = if fresh {
+                    None
+                } else {
+                    self.take_idle(endpoint, slot_id, Instant::now())
+                };
+                (Some(p), idle)
+            }
         };
-        if !fresh && let Some(conn) = self.take_idle(endpoint, slot_id) {
+        if let Some(conn) = idle {
             return Ok(Pooled {
                 conn,
                 endpoint: endpoint.clone(),
@@ -161,22 +207,10 @@ impl Pool {
     }
 
     /// The most recently used idle connection that is neither expired nor dead.
-    fn take_idle(&self, endpoint: &Endpoint, slot_id: u64) -> Option<Conn<BoxIo>> {
-        let now = Instant::now();
+    fn take_idle(&self, endpoint: &Endpoint, slot_id: u64, now: Instant) -> Option<Conn<BoxIo>> {
         let mut slots = self.inner.lock();
         let slot = slots.get_mut(endpoint).filter(|s| s.id == slot_id)?;
-        while let Some(mut idle) = slot.idle.pop() {
-            if self.inner.expired(&idle, now) {
-                // Everything below it is older still.
-                slot.idle.clear();
-                return None;
-            }
-            if idle.conn.is_reusable() {
-                return Some(idle.conn);
-            }
-            tracing::debug!(endpoint = %endpoint, "discarding a pooled connection the peer closed");
-        }
-        None
+        self.inner.pop_idle(slot, endpoint, now)
     }
 
     /// Closes the idle connections to `endpoint` and makes its active ones close when
@@ -202,6 +236,21 @@ impl Pool {
     pub(crate) fn endpoints(&self) -> Vec<Endpoint> {
         self.inner.lock().keys().cloned().collect()
     }
+}
+
+/// Whole milliseconds of `d`, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The permit a checkout holds under the per-endpoint cap.
+enum Permit {
+    /// No cap is set.
+    Unlimited,
+    /// Taken at once.
+    Held(OwnedSemaphorePermit),
+    /// None was free: wait on this semaphore, outside the pool's lock.
+    Wait(Arc<Semaphore>),
 }
 
 /// A pool handle that does not keep the pool alive.

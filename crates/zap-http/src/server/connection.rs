@@ -20,6 +20,7 @@ use super::{Config, RemoteAddr};
 use crate::body::Incoming;
 use crate::conn::Conn;
 use crate::error::{BoxError, Error};
+use crate::timer::Elapsed;
 use crate::wire::{DecodedRequest, WireError, decode_request};
 
 /// What every request of one connection learns about it.
@@ -96,7 +97,7 @@ async fn serve<IO, A, S, B>(
     info: ConnInfo<A>,
     service: S,
     cfg: Arc<Config>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     A: Clone + Send + Sync + 'static,
@@ -107,37 +108,36 @@ async fn serve<IO, A, S, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    // One wait for the shutdown signal serves the whole connection: a new one per
+    // request would join and leave the signal's waiter list (under its lock) each time.
+    let mut signal = stop.clone();
+    let mut stopping = std::pin::pin!(signal.changed());
     loop {
         // Between requests: wait for a first byte, the idle timeout, or shutdown.
         if conn.buffered() == 0 {
             if *stop.borrow() {
                 break;
             }
-            let idle = cfg.idle_timeout;
-            let first_byte = async {
-                match idle {
-                    Some(t) => tokio::time::timeout(t, conn.fill()).await.ok(),
-                    None => Some(conn.fill().await),
-                }
-            };
+            // Bytes first: they are what wakes the task almost every time, and a request
+            // that already arrived is served (the signal is checked again after it).
             tokio::select! {
                 biased;
-                _ = stop.changed() => break,
-                r = first_byte => match r {
-                    None => {
+                r = conn.fill_within(cfg.idle_timeout) => match r {
+                    Err(Elapsed) => {
                         tracing::debug!("idle timeout; closing");
                         break;
                     }
-                    Some(Ok(0)) => break,
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
+                    Ok(Ok(0)) => break,
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
                         tracing::debug!(error = %e, "read failed");
                         break;
                     }
                 },
+                _ = &mut stopping => break,
             }
         }
-        let message = match tokio::time::timeout(cfg.frame_read_timeout, conn.read_frame()).await {
+        let message = match conn.read_frame_within(cfg.frame_read_timeout).await {
             Ok(Ok(Some(m))) => m,
             Ok(Ok(None)) => break,
             Ok(Err(Error::Wire(e))) => {
@@ -148,7 +148,7 @@ async fn serve<IO, A, S, B>(
                 tracing::debug!(error = %e, "read failed");
                 break;
             }
-            Err(_) => {
+            Err(Elapsed) => {
                 tracing::debug!("request frame not complete within the frame read timeout");
                 break;
             }
@@ -199,12 +199,12 @@ where
     let head_only = parts.method == Method::HEAD;
     if parts.method == Method::CONNECT || parts.headers.contains_key(header::UPGRADE) {
         return finish(
-            write_status(
+            Box::pin(write_status(
                 conn,
                 StatusCode::NOT_IMPLEMENTED,
                 "upgrades and CONNECT are not supported over ZAP-HTTP",
                 cfg,
-            )
+            ))
             .await,
             StatusCode::NOT_IMPLEMENTED,
             started,
@@ -245,7 +245,8 @@ where
         }
         None => {
             let status = StatusCode::INTERNAL_SERVER_ERROR;
-            finish(write_status(conn, status, "", cfg).await, status, started)
+            let written = Box::pin(write_status(conn, status, "", cfg)).await;
+            finish(written, status, started)
         }
     }
 }

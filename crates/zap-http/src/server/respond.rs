@@ -14,6 +14,7 @@ use super::connection::status_for;
 use crate::body::Incoming;
 use crate::conn::Conn;
 use crate::error::{BoxError, Error};
+use crate::timer::Elapsed;
 use crate::wire::{
     CHUNK_STRUCT_SIZE, EncodedFrame, MESSAGE_OVERHEAD, WireError, encode_data, encode_end,
     encode_response, encode_response_head, encode_response_in,
@@ -23,9 +24,9 @@ async fn send<IO>(conn: &mut Conn<IO>, frame: EncodedFrame, timeout: Duration) -
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    match tokio::time::timeout(timeout, conn.write(&frame)).await {
+    match conn.write_within(&frame, timeout).await {
         Ok(r) => r.map_err(Error::Io),
-        Err(_) => Err(Error::Io(std::io::Error::new(
+        Err(Elapsed) => Err(Error::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             "writing a response frame timed out",
         ))),
@@ -102,12 +103,18 @@ where
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "response body failed before anything was sent");
-                return write_status(conn, StatusCode::INTERNAL_SERVER_ERROR, "", cfg).await;
+                return Box::pin(write_status(
+                    conn,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "",
+                    cfg,
+                ))
+                .await;
             }
         };
         let encoded = encode_response_in(
             &parts,
-            data.clone(),
+            &data,
             trailers.as_ref(),
             &cfg.encode,
             conn.scratch(),
@@ -116,15 +123,23 @@ where
             Ok(frame) => send(conn, frame, cfg.write_timeout).await,
             // Small for the threshold but not for this server's frame limit: stream it.
             Err(WireError::FrameTooLarge { .. }) => {
-                stream(conn, &parts, Incoming::full(data, trailers), cfg).await
+                Box::pin(stream(conn, &parts, Incoming::full(data, trailers), cfg)).await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "response cannot be encoded");
-                write_status(conn, StatusCode::INTERNAL_SERVER_ERROR, "", cfg).await
+                Box::pin(write_status(
+                    conn,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "",
+                    cfg,
+                ))
+                .await
             }
         };
     }
-    stream(conn, &parts, body, cfg).await
+    // Boxed: streaming is the rare path, and its state is large. Inline, it would make
+    // every exchange's future bigger, and futures are moved (copied) as they are built.
+    Box::pin(stream(conn, &parts, body, cfg)).await
 }
 
 /// Sends a response as a head, one data frame per body frame (split to fit the frame

@@ -108,10 +108,15 @@ impl<'a> Parsed<'a> {
         })
     }
 
+    /// The bytes of a slot, borrowed (no reference count is taken); empty when null.
+    fn slot_ref(&self, off: usize) -> Result<&'a [u8], WireError> {
+        Ok(self.root.bytes(off)?.unwrap_or_default())
+    }
+
     fn request(&self, limits: &DecodeLimits) -> Result<DecodedRequest, WireError> {
-        let method = self.slot(request_slot::METHOD)?;
+        let method = self.slot_ref(request_slot::METHOD)?;
         let target = self.slot(request_slot::TARGET)?;
-        let proto = self.slot(request_slot::PROTO)?;
+        let proto = self.slot_ref(request_slot::PROTO)?;
         let headers = self.slot(request_slot::HEADERS)?;
         let body = self.slot(request_slot::BODY)?;
         let trailer = self.slot(request_slot::TRAILER)?;
@@ -119,8 +124,8 @@ impl<'a> Parsed<'a> {
         let method = if method.is_empty() {
             Method::GET
         } else {
-            Method::from_bytes(&method).map_err(|_| WireError::InvalidMethod {
-                method: clip(&method),
+            Method::from_bytes(method).map_err(|_| WireError::InvalidMethod {
+                method: clip(method),
             })?
         };
         let uri = if target.is_empty() {
@@ -134,7 +139,7 @@ impl<'a> Parsed<'a> {
         let mut request = Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
-        *request.version_mut() = version_for(&proto);
+        *request.version_mut() = version_for(proto);
         decode_block(
             headers,
             Block::RequestHeaders,
@@ -144,7 +149,9 @@ impl<'a> Parsed<'a> {
         )?;
         let trailers = trailers(trailer, limits, &mut budget)?;
         if proto_for(request.version()).as_bytes() != proto {
-            request.extensions_mut().insert(WireProto(proto));
+            request
+                .extensions_mut()
+                .insert(WireProto(self.buf.slice_ref(proto)));
         }
         Ok(DecodedRequest { request, trailers })
     }
@@ -152,8 +159,8 @@ impl<'a> Parsed<'a> {
     fn response(&self, limits: &DecodeLimits) -> Result<DecodedResponse, WireError> {
         let raw = self.root.u16(response_slot::STATUS)?;
         let status = StatusCode::from_u16(raw).map_err(|_| WireError::InvalidStatus(raw))?;
-        let reason = self.slot(response_slot::REASON)?;
-        let proto = self.slot(response_slot::PROTO)?;
+        let reason = self.slot_ref(response_slot::REASON)?;
+        let proto = self.slot_ref(response_slot::PROTO)?;
         let headers = self.slot(response_slot::HEADERS)?;
         let body = self.slot(response_slot::BODY)?;
         let trailer = self.slot(response_slot::TRAILER)?;
@@ -165,7 +172,7 @@ impl<'a> Parsed<'a> {
         let mut budget = Budget::default();
         let mut response = Response::new(body);
         *response.status_mut() = status;
-        *response.version_mut() = version_for(&proto);
+        *response.version_mut() = version_for(proto);
         decode_block(
             headers,
             Block::Other,
@@ -175,10 +182,14 @@ impl<'a> Parsed<'a> {
         )?;
         let trailers = trailers(trailer, limits, &mut budget)?;
         if proto_for(response.version()).as_bytes() != proto {
-            response.extensions_mut().insert(WireProto(proto));
+            response
+                .extensions_mut()
+                .insert(WireProto(self.buf.slice_ref(proto)));
         }
         if reason_for(status).as_bytes() != reason {
-            response.extensions_mut().insert(ReasonPhrase(reason));
+            response
+                .extensions_mut()
+                .insert(ReasonPhrase(self.buf.slice_ref(reason)));
         }
         Ok(DecodedResponse { response, trailers })
     }

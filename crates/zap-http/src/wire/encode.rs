@@ -62,6 +62,12 @@ impl EncodedFrame {
         (&self.head[..]).chain(&self.body[..]).chain(&self.tail[..])
     }
 
+    /// The whole frame when it sits in one buffer (small bodies are copied next to the
+    /// head), so a writer can skip the vectored path.
+    pub(crate) fn contiguous(&self) -> Option<&[u8]> {
+        (self.body.is_empty() && self.tail.is_empty()).then_some(&self.head[..])
+    }
+
     /// The ZAP message alone (no length prefix), in one buffer.
     pub fn message(&self) -> Bytes {
         self.to_bytes().slice(LENGTH_PREFIX..)
@@ -119,7 +125,7 @@ struct Fields<'a> {
     second: &'a [u8],
     proto: &'a [u8],
     headers: Plan<'a>,
-    body: Bytes,
+    body: &'a Bytes,
     trailer: Option<Plan<'a>>,
 }
 
@@ -210,7 +216,7 @@ impl Fields<'_> {
             }
         };
         if copy_body {
-            out.put_slice(&self.body);
+            out.put_slice(self.body);
             if let Some(t) = &self.trailer {
                 t.write(opts.header_case, out);
             }
@@ -229,7 +235,7 @@ impl Fields<'_> {
         };
         Ok(EncodedFrame {
             head: head(out),
-            body: self.body,
+            body: self.body.clone(),
             tail,
         })
     }
@@ -275,7 +281,7 @@ fn target<'a>(method: &Method, uri: &'a Uri) -> &'a str {
 /// Headers go out as they are in `parts`, in map order, except the frame-owned and
 /// hop-by-hop fields (see [`is_frame_owned`](super::is_frame_owned) and
 /// [`is_hop_by_hop`](super::is_hop_by_hop)). `Host` is an ordinary field: a client must
-/// put it in the map (zap-http's client always does). The protocol is the
+/// put it in the map (zap-http's client adds one after the others when the map has none). The protocol is the
 /// [`WireProto`] extension if present, else the text of `parts.version`.
 pub fn encode_request(
     parts: &request::Parts,
@@ -283,24 +289,49 @@ pub fn encode_request(
     trailers: Option<&HeaderMap>,
     opts: &EncodeOptions,
 ) -> Result<EncodedFrame, WireError> {
+    request_fields(parts, None, &body, trailers)?.encode(FrameType::Request, opts)
+}
+
+/// [`encode_request`] into a connection's reusable buffer, with a `Host` field written
+/// after the headers of `parts` when `host` is given (they must have none).
+pub(crate) fn encode_request_in(
+    parts: &request::Parts,
+    host: Option<&[u8]>,
+    body: &Bytes,
+    trailers: Option<&HeaderMap>,
+    opts: &EncodeOptions,
+    scratch: &mut BytesMut,
+) -> Result<EncodedFrame, WireError> {
+    request_fields(parts, host, body, trailers)?.encode_with(
+        FrameType::Request,
+        opts,
+        Some(scratch),
+    )
+}
+
+fn request_fields<'a>(
+    parts: &'a request::Parts,
+    host: Option<&'a [u8]>,
+    body: &'a Bytes,
+    trailers: Option<&'a HeaderMap>,
+) -> Result<Fields<'a>, WireError> {
     let proto = match parts.extensions.get::<WireProto>() {
         Some(p) => &p.0[..],
         None => proto_for(parts.version).as_bytes(),
     };
-    Fields {
+    Ok(Fields {
         first: First::Text(parts.method.as_str().as_bytes()),
         second: target(&parts.method, &parts.uri).as_bytes(),
         proto,
-        headers: Plan::new(&parts.headers)?,
+        headers: Plan::with_host(&parts.headers, host)?,
         body,
         trailer: trailers.map(Plan::new).transpose()?,
-    }
-    .encode(FrameType::Request, opts)
+    })
 }
 
 fn response_fields<'a>(
     parts: &'a response::Parts,
-    body: Bytes,
+    body: &'a Bytes,
     trailer: Option<Plan<'a>>,
 ) -> Result<Fields<'a>, WireError> {
     let reason = match parts.extensions.get::<ReasonPhrase>() {
@@ -332,13 +363,13 @@ pub fn encode_response(
     opts: &EncodeOptions,
 ) -> Result<EncodedFrame, WireError> {
     let trailer = trailers.map(Plan::new).transpose()?;
-    response_fields(parts, body, trailer)?.encode(FrameType::Response, opts)
+    response_fields(parts, &body, trailer)?.encode(FrameType::Response, opts)
 }
 
 /// [`encode_response`] into a connection's reusable buffer.
 pub(crate) fn encode_response_in(
     parts: &response::Parts,
-    body: Bytes,
+    body: &Bytes,
     trailers: Option<&HeaderMap>,
     opts: &EncodeOptions,
     scratch: &mut BytesMut,
@@ -353,7 +384,7 @@ pub fn encode_response_head(
     parts: &response::Parts,
     opts: &EncodeOptions,
 ) -> Result<EncodedFrame, WireError> {
-    response_fields(parts, Bytes::new(), None)?.encode(FrameType::ResponseHead, opts)
+    response_fields(parts, &Bytes::new(), None)?.encode(FrameType::ResponseHead, opts)
 }
 
 /// The 8-byte Chunk struct pointing at `len` bytes that follow it.
@@ -412,6 +443,7 @@ pub fn encode_end(
 
 #[cfg(test)]
 mod tests {
+    use super::super::frame::HeaderCase;
     use super::*;
 
     #[test]
@@ -429,6 +461,55 @@ mod tests {
         assert_eq!(end.len(), 24);
         assert_eq!(&end[6..8], &[0x00, 0x05]);
         assert_eq!(&end[16..24], &[0; 8]);
+    }
+
+    #[test]
+    fn a_host_added_by_the_encoder_is_the_same_bytes_as_one_in_the_map() {
+        let body = Bytes::from_static(b"payload");
+        for case in [HeaderCase::Canonical, HeaderCase::Lower] {
+            let opts = EncodeOptions {
+                header_case: case,
+                ..EncodeOptions::default()
+            };
+            let (mut parts, ()) = http::Request::post("http://a.example:81/x?y=1")
+                .header("x-one", "1")
+                .body(())
+                .unwrap()
+                .into_parts();
+            let mut scratch = BytesMut::new();
+            let added = encode_request_in(
+                &parts,
+                Some(b"a.example:81"),
+                &body,
+                None,
+                &opts,
+                &mut scratch,
+            )
+            .unwrap()
+            .to_bytes();
+            parts
+                .headers
+                .insert(http::header::HOST, "a.example:81".parse().unwrap());
+            let in_map = encode_request(&parts, body.clone(), None, &opts).unwrap();
+            assert_eq!(added, in_map.to_bytes(), "{case:?}");
+        }
+    }
+
+    #[test]
+    fn a_connection_buffer_is_reused_once_its_frame_is_gone() {
+        let (parts, ()) = http::Request::get("/").body(()).unwrap().into_parts();
+        let opts = EncodeOptions::default();
+        let mut scratch = BytesMut::new();
+        let body = Bytes::new();
+        let first = encode_request_in(&parts, None, &body, None, &opts, &mut scratch).unwrap();
+        let at = first.head.as_ptr();
+        drop(first);
+        let second = encode_request_in(&parts, None, &body, None, &opts, &mut scratch).unwrap();
+        assert_eq!(
+            second.head.as_ptr(),
+            at,
+            "the same memory, not a new allocation"
+        );
     }
 
     #[test]

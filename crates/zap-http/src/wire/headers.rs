@@ -27,11 +27,30 @@ pub fn is_hop_by_hop(name: &HeaderName) -> bool {
         || name.as_str() == "proxy-connection"
 }
 
+/// [`is_frame_owned`] or [`is_hop_by_hop`], in one match on the name (this runs twice for
+/// every field of every message sent).
+fn never_sent(name: &str) -> bool {
+    matches!(
+        name,
+        "content-length"
+            | "trailer"
+            | "connection"
+            | "te"
+            | "transfer-encoding"
+            | "upgrade"
+            | "keep-alive"
+            | "proxy-connection"
+    )
+}
+
 /// What the encoder will write for one header map.
 pub(crate) struct Plan<'a> {
     map: &'a HeaderMap,
     /// Fields named by `Connection`; empty (and unallocated) in the usual case.
     listed: Vec<HeaderName>,
+    /// A `Host` value written after the map's fields (the map has none): the client's
+    /// `Host` goes on the wire without being inserted into the caller's map.
+    host: Option<&'a [u8]>,
     count: u32,
     len: usize,
 }
@@ -39,6 +58,12 @@ pub(crate) struct Plan<'a> {
 impl<'a> Plan<'a> {
     /// Measures the block for `map`; `None` when nothing would be written (a null slot).
     pub(crate) fn new(map: &'a HeaderMap) -> Result<Self, WireError> {
+        Self::with_host(map, None)
+    }
+
+    /// [`Plan::new`], plus a `Host` field after the map's own when `host` is given. The
+    /// caller makes sure the map has no `Host` and the value is a valid field value.
+    pub(crate) fn with_host(map: &'a HeaderMap, host: Option<&'a [u8]>) -> Result<Self, WireError> {
         let mut listed = Vec::new();
         for v in map.get_all(header::CONNECTION) {
             for token in v.as_bytes().split(|b| *b == b',') {
@@ -50,6 +75,7 @@ impl<'a> Plan<'a> {
         let mut plan = Self {
             map,
             listed,
+            host,
             count: 0,
             len: 4,
         };
@@ -61,6 +87,10 @@ impl<'a> Plan<'a> {
             }
             count += 1;
             len += 8 + name.as_str().len() as u64 + value.len() as u64;
+        }
+        if let Some(host) = host {
+            count += 1;
+            len += 8 + HOST_LOWER.len() as u64 + host.len() as u64;
         }
         let too_big = |len| WireError::FrameTooLarge {
             len,
@@ -75,7 +105,7 @@ impl<'a> Plan<'a> {
     }
 
     fn skip(&self, name: &HeaderName) -> bool {
-        is_frame_owned(name) || is_hop_by_hop(name) || self.listed.contains(name)
+        never_sent(name.as_str()) || (!self.listed.is_empty() && self.listed.contains(name))
     }
 
     /// Bytes of the block (0 when the slot will be null).
@@ -102,15 +132,34 @@ impl<'a> Plan<'a> {
             out.put_u32_le(value.len() as u32);
             out.put_slice(value.as_bytes());
         }
+        if let Some(host) = self.host {
+            out.put_u32_le(HOST_LOWER.len() as u32);
+            out.put_slice(match case {
+                HeaderCase::Lower => HOST_LOWER,
+                HeaderCase::Canonical => b"Host",
+            });
+            out.put_u32_le(host.len() as u32);
+            out.put_slice(host);
+        }
     }
 }
 
+/// The `Host` field name as `http` spells it.
+const HOST_LOWER: &[u8] = b"host";
+
 /// Writes a lower-case token in Title-Case: the first letter and every letter after `-`.
 fn put_canonical(name: &[u8], out: &mut BytesMut) {
+    // One copy, then the case fixed in place: byte-by-byte `put_u8` costs a capacity
+    // check per byte.
+    let start = out.len();
+    out.extend_from_slice(name);
     let mut upper = true;
-    for &b in name {
-        out.put_u8(if upper { b.to_ascii_uppercase() } else { b });
-        upper = b == b'-';
+    for b in &mut out[start..] {
+        let was = *b;
+        if upper {
+            b.make_ascii_uppercase();
+        }
+        upper = was == b'-';
     }
 }
 
@@ -257,6 +306,33 @@ mod tests {
             &mut map,
         )?;
         Ok(map)
+    }
+
+    #[test]
+    fn the_fast_check_agrees_with_the_public_predicates() {
+        let names = [
+            "content-length",
+            "trailer",
+            "connection",
+            "te",
+            "transfer-encoding",
+            "upgrade",
+            "keep-alive",
+            "proxy-connection",
+            "host",
+            "content-type",
+            "x-trace-id",
+            "tee",
+            "trailers",
+        ];
+        for n in names {
+            let name = HeaderName::from_static(n);
+            assert_eq!(
+                never_sent(name.as_str()),
+                is_frame_owned(&name) || is_hop_by_hop(&name),
+                "{n}"
+            );
+        }
     }
 
     #[test]

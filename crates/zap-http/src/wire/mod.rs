@@ -37,10 +37,10 @@ pub use decode::{
     Chunk, DecodedRequest, DecodedResponse, Frame, Reply, decode, decode_chunk, decode_reply,
     decode_request, decode_response, frame_type,
 };
-pub(crate) use encode::encode_response_in;
 pub use encode::{
     EncodedFrame, encode_data, encode_end, encode_request, encode_response, encode_response_head,
 };
+pub(crate) use encode::{encode_request_in, encode_response_in};
 pub use error::WireError;
 pub use frame::{
     CHUNK_STRUCT_SIZE, DEFAULT_MAX_FRAME, DecodeLimits, EncodeOptions, FrameType, HeaderCase,
