@@ -9,8 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use relay_cluster::fabric::{ClusterConfig, FabricStatus, Siblings};
-use support::dns::TestDns;
 use support::*;
+use zap_testkit::dns::TestDns;
 
 const ZONE: &str = "ns1.svc.cluster.local.";
 const SERVICE: &str = "relay-internal.ns1.svc.cluster.local.";
@@ -44,14 +44,14 @@ async fn a_headless_service_scaled_2_4_2_is_followed_without_self_dials() {
     init_tracing();
     let ips: Vec<IpAddr> = (2..=5).map(ip).collect();
     let port = common_port(&ips);
-    let dns = TestDns::start(ZONE).await;
-    dns.set(SERVICE, &ips[..2]).await;
+    let dns = TestDns::start(ZONE, 0).await;
+    dns.set_ips(SERVICE, &ips[..2]).await;
 
     let mut pods = vec![start(&dns, 2, port).await, start(&dns, 3, port).await];
     wait_all(&pods, mesh_of(&pods)).await;
 
     // Scale up: the Service lists four pods (the two new ones start as they appear).
-    dns.set(SERVICE, &ips).await;
+    dns.set_ips(SERVICE, &ips).await;
     pods.push(start(&dns, 4, port).await);
     pods.push(start(&dns, 5, port).await);
     wait_all(&pods, mesh_of(&pods)).await;
@@ -63,7 +63,7 @@ async fn a_headless_service_scaled_2_4_2_is_followed_without_self_dials() {
     drop(dave);
 
     // Scale down: two pods leave the Service and stop.
-    dns.set(SERVICE, &ips[..2]).await;
+    dns.set_ips(SERVICE, &ips[..2]).await;
     for p in pods.split_off(2) {
         p.stop().await;
     }

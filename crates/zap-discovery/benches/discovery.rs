@@ -12,25 +12,20 @@
 #![allow(missing_docs)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use hickory_proto::rr::rdata::{A, SOA};
-use hickory_proto::rr::{LowerName, Name, RData, Record};
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_server::Server;
-use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 use mdns_sd::{IfKind, ServiceDaemon, ServiceEvent, ServiceInfo};
 use zap_discovery::dns::{DnsConfig, DnsDiscovery, DnsQuery};
 use zap_discovery::mdns::{Announcement, Mdns, MdnsConfig};
 use zap_discovery::{
     Discovery, Peer, PeerEvent, Picker, PowerOfTwoChoices, RoundRobin, ServiceType,
 };
+use zap_testkit::dns::TestDns;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -160,32 +155,14 @@ fn announce_to_seen(c: &mut Criterion) {
 
 fn dns_refresh(c: &mut Criterion) {
     let rt = runtime();
-    let origin = Name::from_ascii("bench.svc.cluster.local.").expect("name");
     let svc = "relay.bench.svc.cluster.local.";
-    let (addr, _server) = rt.block_on(async {
-        let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
-            origin.clone(),
-            ZoneType::Primary,
-            AxfrPolicy::Deny,
-        );
-        let soa = SOA::new(origin.clone(), origin.clone(), 1, 60, 60, 60, 1);
-        zone.upsert_mut(Record::from_rdata(origin.clone(), 5, RData::SOA(soa)), 1);
+    let (addr, _dns) = rt.block_on(async {
+        let dns = TestDns::start("bench.svc.cluster.local.", 5).await;
         for i in 0..8u8 {
-            let a = RData::A(A(Ipv4Addr::new(127, 0, 1, i + 1)));
-            zone.upsert_mut(
-                Record::from_rdata(Name::from_ascii(svc).expect("name"), 5, a),
-                1,
-            );
+            dns.add_ip(svc, IpAddr::V4(Ipv4Addr::new(127, 0, 1, i + 1)))
+                .await;
         }
-        let mut catalog = Catalog::new();
-        catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
-        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
-            .await
-            .expect("udp");
-        let addr = udp.local_addr().expect("addr");
-        let mut server = Server::new(catalog);
-        server.register_socket(udp);
-        (addr, server)
+        (dns.addr, dns)
     });
 
     let mut group = c.benchmark_group("dns_refresh");

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
-use support::dns_server::TestDns;
 use zap_discovery::dns::{DnsConfig, DnsDiscovery, DnsQuery};
 use zap_discovery::{Discovery, DnsErrorKind, Error, PeerEvent};
+use zap_testkit::dns::TestDns;
 
 const ZONE: &str = "ns1.svc.cluster.local.";
 const SVC: &str = "relay.ns1.svc.cluster.local.";
@@ -35,7 +35,7 @@ fn addrs(d: &dyn Discovery) -> Vec<String> {
 #[tokio::test]
 async fn host_records_added_and_removed_are_seen_on_the_next_refresh() {
     support::init_tracing();
-    let dns = TestDns::start(ZONE).await;
+    let dns = TestDns::start(ZONE, 1).await;
     dns.add_ip(SVC, ip(11)).await;
     dns.add_ip(SVC, ip(12)).await;
     let d: Arc<dyn Discovery> = Arc::new(
@@ -64,7 +64,7 @@ async fn host_records_added_and_removed_are_seen_on_the_next_refresh() {
 
 #[tokio::test]
 async fn the_interval_refresh_picks_up_new_pods() {
-    let dns = TestDns::start(ZONE).await;
+    let dns = TestDns::start(ZONE, 1).await;
     dns.add_ip(SVC, ip(21)).await;
     let d = DnsDiscovery::start(
         config(dns.addr, DnsQuery::host(SVC, 7000)).with_refresh_every(Duration::from_millis(50)),
@@ -79,7 +79,7 @@ async fn the_interval_refresh_picks_up_new_pods() {
 
 #[tokio::test]
 async fn aaaa_records_give_bracketed_ipv6_peers() {
-    let dns = TestDns::start(ZONE).await;
+    let dns = TestDns::start(ZONE, 1).await;
     dns.add_ip(SVC, IpAddr::V6(Ipv6Addr::LOCALHOST)).await;
     dns.add_ip(SVC, ip(31)).await;
     let d = DnsDiscovery::start(config(dns.addr, DnsQuery::host(SVC, 7000)))
@@ -90,7 +90,7 @@ async fn aaaa_records_give_bracketed_ipv6_peers() {
 
 #[tokio::test]
 async fn srv_records_give_ports_and_targets() {
-    let dns = TestDns::start(ZONE).await;
+    let dns = TestDns::start(ZONE, 1).await;
     let pod0 = "relay-0.relay.ns1.svc.cluster.local.";
     let pod1 = "relay-1.relay.ns1.svc.cluster.local.";
     dns.add_srv(SRV_NAME, 10, 50, 7001, pod0).await;
@@ -121,7 +121,7 @@ async fn srv_records_give_ports_and_targets() {
 
 #[tokio::test]
 async fn nxdomain_gives_an_empty_set() {
-    let dns = TestDns::start(ZONE).await;
+    let dns = TestDns::start(ZONE, 1).await;
     let host = DnsDiscovery::start(config(
         dns.addr,
         DnsQuery::host("missing.ns1.svc.cluster.local.", 7000),
@@ -157,7 +157,7 @@ async fn nxdomain_gives_an_empty_set() {
 
 #[tokio::test]
 async fn errors_reach_the_caller_and_keep_the_last_peers() {
-    let dns = TestDns::start(ZONE).await;
+    let dns = TestDns::start(ZONE, 1).await;
     let server = dns.addr;
     dns.add_ip(SVC, ip(60)).await;
     let d = DnsDiscovery::start(config(server, DnsQuery::host(SVC, 7000)))
@@ -199,7 +199,7 @@ async fn errors_reach_the_caller_and_keep_the_last_peers() {
 
 #[tokio::test]
 async fn stop_ends_the_refresh_loop_and_subscriptions() {
-    let dns = TestDns::start(ZONE).await;
+    let dns = TestDns::start(ZONE, 1).await;
     dns.add_ip(SVC, ip(70)).await;
     let d = DnsDiscovery::start(
         config(dns.addr, DnsQuery::host(SVC, 7000)).with_refresh_every(Duration::from_millis(20)),
@@ -217,7 +217,7 @@ async fn stop_ends_the_refresh_loop_and_subscriptions() {
 
 #[tokio::test]
 async fn one_shot_resolution() {
-    let dns = TestDns::start(ZONE).await;
+    let dns = TestDns::start(ZONE, 1).await;
     dns.add_ip(SVC, ip(80)).await;
     let peers = DnsDiscovery::resolve(config(dns.addr, DnsQuery::host(SVC, 9)))
         .await

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use zap_rpc::{
     Client, ClientOptions, Context, MessageBuf, Procedure, Server, Status, TransportAddr,
 };
-use zap_test_alloc::{Counting, allocations};
+use zap_testkit::{Counting, allocations};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;

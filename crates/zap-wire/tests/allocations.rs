@@ -6,7 +6,7 @@
 
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
-use zap_test_alloc::{Counting, allocations_during};
+use zap_testkit::{Counting, allocations_during};
 use zap_wire::codec::{NodeCodec, NodeFrameRef};
 use zap_wire::node::FrameKind;
 use zap_wire::{Builder, Message};

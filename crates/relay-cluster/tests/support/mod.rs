@@ -1,8 +1,7 @@
 //! Multi-pod test harness: relay pods on 127.0.0.x, each with its own fabric, plus the
-//! fault proxy and the DNS server. Every wait is bounded; none sleeps.
+//! fault proxy (the DNS server is zap-testkit's). Every wait is bounded; none sleeps.
 #![allow(dead_code, unreachable_pub)]
 
-pub mod dns;
 #[path = "../common/events.rs"]
 mod events;
 pub mod proxy;

@@ -100,6 +100,3 @@ pub fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
-
-#[cfg(feature = "dns")]
-pub mod dns_server;

@@ -1,4 +1,4 @@
-//! A counting global allocator for tests.
+//! A counting global allocator.
 //!
 //! A test binary installs [`Counting`] as its global allocator; [`allocations`] then
 //! reads how many allocations (and reallocations) the calling thread has made, and
@@ -8,13 +8,12 @@
 //!
 //! ```ignore
 //! #[global_allocator]
-//! static GLOBAL: zap_test_alloc::Counting = zap_test_alloc::Counting;
+//! static GLOBAL: zap_testkit::Counting = zap_testkit::Counting;
 //!
-//! let n = zap_test_alloc::allocations_during(|| drop(Vec::<u8>::with_capacity(8)));
+//! let n = zap_testkit::allocations_during(|| drop(Vec::<u8>::with_capacity(8)));
 //! assert_eq!(n, 1);
 //! ```
 #![allow(unsafe_code)] // a global allocator is an `unsafe impl`; it only counts and forwards.
-#![deny(missing_docs)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
