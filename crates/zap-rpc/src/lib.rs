@@ -82,6 +82,7 @@ mod procedure;
 mod server;
 mod status;
 pub mod stream;
+mod switch;
 pub mod transport;
 mod verifier;
 

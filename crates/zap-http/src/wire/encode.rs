@@ -281,8 +281,9 @@ fn target<'a>(method: &Method, uri: &'a Uri) -> &'a str {
 /// Headers go out as they are in `parts`, in map order, except the frame-owned and
 /// hop-by-hop fields (see [`is_frame_owned`](super::is_frame_owned) and
 /// [`is_hop_by_hop`](super::is_hop_by_hop)). `Host` is an ordinary field: a client must
-/// put it in the map (zap-http's client adds one after the others when the map has none). The protocol is the
-/// [`WireProto`] extension if present, else the text of `parts.version`.
+/// put it in the map (zap-http's client adds one after the others when the map has
+/// none). The protocol is the [`WireProto`] extension if present, else the text of
+/// `parts.version`.
 pub fn encode_request(
     parts: &request::Parts,
     body: Bytes,

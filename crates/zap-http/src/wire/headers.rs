@@ -11,7 +11,7 @@ use super::frame::{DecodeLimits, HeaderCase};
 /// `Content-Length` (the body slot has the length) and `Trailer` (the trailer slot names
 /// the trailers).
 pub fn is_frame_owned(name: &HeaderName) -> bool {
-    name == header::CONTENT_LENGTH || name == header::TRAILER
+    frame_owned(name.as_str())
 }
 
 /// True for the hop-by-hop fields of RFC 9110 §7.6.1, which describe one HTTP/1
@@ -19,28 +19,25 @@ pub fn is_frame_owned(name: &HeaderName) -> bool {
 /// `TE`, `Transfer-Encoding`, `Upgrade`. Fields that `Connection` names are hop-by-hop
 /// too; the encoder drops them as well.
 pub fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TE
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
+    hop_by_hop(name.as_str())
 }
 
-/// [`is_frame_owned`] or [`is_hop_by_hop`], in one match on the name (this runs twice for
-/// every field of every message sent).
-fn never_sent(name: &str) -> bool {
+// The two lists as string matches (header names are lower case), which compile to a
+// comparison on the length first: the encoder asks for every field of every message.
+fn frame_owned(name: &str) -> bool {
+    matches!(name, "content-length" | "trailer")
+}
+
+fn hop_by_hop(name: &str) -> bool {
     matches!(
         name,
-        "content-length"
-            | "trailer"
-            | "connection"
-            | "te"
-            | "transfer-encoding"
-            | "upgrade"
-            | "keep-alive"
-            | "proxy-connection"
+        "connection" | "te" | "transfer-encoding" | "upgrade" | "keep-alive" | "proxy-connection"
     )
+}
+
+/// [`is_frame_owned`] or [`is_hop_by_hop`].
+fn never_sent(name: &str) -> bool {
+    frame_owned(name) || hop_by_hop(name)
 }
 
 /// What the encoder will write for one header map.

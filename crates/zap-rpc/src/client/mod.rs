@@ -28,6 +28,7 @@ use crate::options::ConnectionOptions;
 use crate::procedure::{IntoProcedure, Procedure};
 use crate::server::random_u32;
 use crate::status::ErrorCode;
+use crate::switch::Switch;
 use crate::transport::{Dialer, Scheme, TransportAddr};
 
 /// How a [`Client`] finds, chooses and talks to peers.
@@ -288,9 +289,7 @@ struct Inner {
     pool: Pool,
     call_timeout: Option<Duration>,
     attempts: usize,
-    closed: CancellationToken,
-    /// Set with `closed`: checked on every call, where the token's lock would cost more.
-    is_closed: AtomicBool,
+    closed: Switch,
     /// Metric keys by procedure, so that a call records its metrics without allocating.
     call_keys: RwLock<HashMap<Procedure, Arc<CallKeys>, IdHash>>,
 }
@@ -323,16 +322,9 @@ impl Inner {
     }
 }
 
-impl Inner {
-    fn close(&self) {
-        self.is_closed.store(true, Ordering::Release);
-        self.closed.cancel();
-    }
-}
-
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.close();
+        self.closed.cancel();
         self.pool.clear();
         if self.owns_discovery {
             self.discovery.stop();
@@ -445,14 +437,13 @@ impl Client {
             picker: options.picker.clone(),
             call_timeout: options.call_timeout,
             attempts: options.attempts,
-            closed: CancellationToken::new(),
-            is_closed: AtomicBool::new(false),
+            closed: Switch::new(),
             call_keys: RwLock::default(),
         });
         tokio::spawn(prune(
             Arc::downgrade(&inner),
             inner.discovery.subscribe(),
-            inner.closed.clone(),
+            inner.closed.token().clone(),
         ));
         Ok(Client { inner })
     }
@@ -485,7 +476,7 @@ impl Client {
     /// Closes every connection (calls in flight fail) and stops discovery the client
     /// started itself (a discovery passed in options is left running). Idempotent.
     pub fn close(&self) {
-        self.inner.close();
+        self.inner.closed.cancel();
         self.inner.pool.clear();
         if self.inner.owns_discovery {
             self.inner.discovery.stop();
@@ -494,7 +485,7 @@ impl Client {
 
     /// True once closed.
     pub fn is_closed(&self) -> bool {
-        self.inner.is_closed.load(Ordering::Acquire)
+        self.inner.closed.is_cancelled()
     }
 
     /// Calls `procedure` on a peer chosen by the picker, with the client's call timeout.

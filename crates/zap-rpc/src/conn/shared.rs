@@ -7,13 +7,13 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
 use crate::error::ConnectionError;
 use crate::frame::{Frame, FrameHead, RESERVED_ID};
 use crate::message::MessageBuf;
 use crate::peer::{PeerInfo, Wire};
 use crate::status::Status;
+use crate::switch::Switch;
 
 /// What the writer is asked to do.
 pub(crate) enum Outgoing {
@@ -105,9 +105,7 @@ pub(crate) struct Shared {
     next_id: AtomicU32,
     next_nonce: AtomicU32,
     pub(crate) out: mpsc::Sender<Outgoing>,
-    pub(crate) closed: CancellationToken,
-    /// Set with `closed`: checked on every call, where the token's lock would cost more.
-    is_closed: AtomicBool,
+    pub(crate) closed: Switch,
     reason: OnceLock<ConnectionError>,
     going_away: AtomicBool,
 }
@@ -130,8 +128,7 @@ impl Shared {
             next_id: AtomicU32::new(1),
             next_nonce: AtomicU32::new(1),
             out,
-            closed: CancellationToken::new(),
-            is_closed: AtomicBool::new(false),
+            closed: Switch::new(),
             reason: OnceLock::new(),
             going_away: AtomicBool::new(false),
         }
@@ -201,7 +198,6 @@ impl Shared {
     /// writer then fails what is left (see [`Shared::fail_all`]).
     pub(crate) fn close(&self, reason: ConnectionError) {
         let _ = self.reason.set(reason);
-        self.is_closed.store(true, Ordering::Release);
         self.closed.cancel();
     }
 
@@ -223,7 +219,7 @@ impl Shared {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.is_closed.load(Ordering::Acquire)
+        self.closed.is_cancelled()
     }
 
     pub(crate) fn set_going_away(&self) {

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use crate::metrics;
 use crate::options::ConnectionOptions;
 use crate::peer::PeerInfo;
 use crate::status::{ErrorCode, Status};
+use crate::switch::Switch;
 use crate::verifier::PeerVerifier;
 
 /// Counters a server keeps for [`Server::stats`](super::Server::stats).
@@ -47,10 +48,7 @@ pub(crate) struct ServerCore {
     pub(crate) node_id: String,
     pub(crate) handler_timeout: Option<Duration>,
     /// Cancelled when graceful shutdown starts: no new calls.
-    pub(crate) draining: CancellationToken,
-    /// Set with `draining` (see [`ServerCore::start_draining`]): checked on every
-    /// request, where the token's lock would cost more.
-    is_draining: AtomicBool,
+    pub(crate) draining: Switch,
     /// Cancelled when the server gives up: every handler is cancelled.
     pub(crate) abort: CancellationToken,
     in_flight: AtomicUsize,
@@ -59,12 +57,6 @@ pub(crate) struct ServerCore {
 }
 
 impl ServerCore {
-    /// Starts graceful shutdown: new calls are refused.
-    pub(crate) fn start_draining(&self) {
-        self.is_draining.store(true, Ordering::Release);
-        self.draining.cancel();
-    }
-
     pub(crate) fn new(
         registry: Registry,
         verifier: Box<dyn PeerVerifier>,
@@ -78,8 +70,7 @@ impl ServerCore {
             service_type,
             node_id,
             handler_timeout,
-            draining: CancellationToken::new(),
-            is_draining: AtomicBool::new(false),
+            draining: Switch::new(),
             abort: CancellationToken::new(),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -234,7 +225,7 @@ impl Serve {
 
     /// Resolves once graceful shutdown starts and no goaway has been sent yet.
     pub(crate) fn draining(&self) -> impl std::future::Future<Output = ()> + use<> {
-        let draining = self.core.draining.clone();
+        let draining = self.core.draining.token().clone();
         let sent = self.goaway_sent;
         async move {
             if sent {
@@ -294,7 +285,7 @@ impl Serve {
             .verifier
             .verify(&self.peer, &entry.name)
             .map_err(|s| (Some(entry.name.clone()), s))?;
-        if self.core.is_draining.load(Ordering::Acquire) {
+        if self.core.draining.is_cancelled() {
             return Err((
                 Some(entry.name.clone()),
                 Status::overloaded("the server is shutting down"),

@@ -762,7 +762,7 @@ impl Server {
             {
                 tracing::debug!(error = %e, "mDNS goodbye not confirmed");
             }
-            this.core.start_draining();
+            this.core.draining.cancel();
             let drained = tokio::time::timeout(grace, this.core.wait_idle())
                 .await
                 .is_ok();
@@ -799,7 +799,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.cancel();
-        self.core.start_draining();
+        self.core.draining.cancel();
         self.core.abort.cancel();
         for s in lock(&self.conns).values() {
             s.close(ConnectionError::Local);
